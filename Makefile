@@ -1,0 +1,58 @@
+# The two commands a fresh clone needs:  make demo  /  make test
+# Each installs what it needs into .venv once; a stamp file makes the next run
+# skip installation entirely (and so work offline) until pyproject.toml changes.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+.PHONY: demo test lint typecheck unit bench install clean browser
+
+demo: $(RUNTIME_STAMP)
+	$(BIN)/pipeline demo
+
+test: $(DEV_STAMP) browser lint
+	$(BIN)/python -m pytest
+
+# The Flower browser test drives Debian's chromium through chromium-driver (no
+# browser downloads). Installed once when missing and we are root with apt-get;
+# otherwise say why, and that test skips with the same reason.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver (Debian packages) for the Flower browser test ..."; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } \
+			>/dev/null 2>&1 || echo "could not install chromium/chromium-driver: the Flower browser test will skip" >&2; \
+	else \
+		echo "chromium/chromium-driver missing and not root with apt-get: the Flower browser test will skip" >&2; \
+	fi
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(DEV_STAMP)
+	$(BIN)/python -m benchmarks
+
+install: $(RUNTIME_STAMP)
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "pipeline needs Python 3.11 or newer (found: $$($(PYTHON) --version))" >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "python venv is missing: on Debian/Ubuntu, apt-get install python3-venv" >&2; exit 1; }
+
+$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e '.[dev]'
+	@touch $(RUNTIME_STAMP) $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,194 @@
+"""Starting and stopping a local cluster: a private Redis and worker processes.
+
+Used by `pipeline up`, `pipeline demo` and the test fixtures, so the way a
+worker is started in the tests is the way users start it. Readiness is a
+handshake (the worker's heartbeat record appears in Redis), never a sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from pipeline.config import Settings
+from pipeline.core.errors import BrokerUnavailable, PipelineError
+from pipeline.localredis import RedisServer, read_state, start_redis, write_state
+from pipeline.redisconn import connect, redact
+from tasks.names import QUEUES
+from workers.heartbeat import WORKER_PREFIX
+
+log = logging.getLogger(__name__)
+
+
+def worker_command(
+    name: str,
+    *,
+    concurrency: int | None = None,
+    queues: Sequence[str] = QUEUES,
+    loglevel: str = "INFO",
+) -> list[str]:
+    """The celery command line for one pipeline worker (threads pool, events on)."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "tasks.app", "worker",
+        "--pool", "threads", "--hostname", name, "--queues", ",".join(queues),
+        "--loglevel", loglevel, "--task-events", "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+    if concurrency:
+        command += ["--concurrency", str(concurrency)]
+    return command
+
+
+@dataclass
+class WorkerProcess:
+    """A `celery worker` child we started."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def terminate(self) -> None:
+        """Warm shutdown: Celery finishes the batch in hand, then the runtime stops."""
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def kill(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
+
+
+def start_worker(
+    redis_url: str,
+    name: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    processes: int | None = None,
+    log_path: Path | None = None,
+) -> WorkerProcess:
+    """Start a worker subprocess (does not wait for it; see ``wait_ready``)."""
+    child_env = {**os.environ, **(env or {}), "PIPELINE_REDIS_URL": redis_url}
+    if processes:
+        child_env["PIPELINE_PROCESSES"] = str(processes)
+    out = log_path.open("ab") if log_path else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(
+            worker_command(name), env=child_env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    finally:
+        if log_path and not isinstance(out, int):
+            out.close()
+    return WorkerProcess(name, process, log_path)
+
+
+def wait_ready(client: redis.Redis, workers: Sequence[WorkerProcess], timeout: float = 60.0) -> None:
+    """Block until every worker has published its heartbeat, or fail with its log tail."""
+    deadline = time.monotonic() + timeout
+    waiting = {w.name: w for w in workers}
+    while waiting:
+        for name, worker in list(waiting.items()):
+            if client.exists(WORKER_PREFIX + name):
+                del waiting[name]
+            elif not worker.alive():
+                raise PipelineError(f"worker {name} exited during start-up{_tail(worker.log_path)}")
+        if waiting and time.monotonic() > deadline:
+            raise PipelineError(f"workers not ready after {timeout:g} s: {', '.join(waiting)}")
+        if waiting:
+            time.sleep(0.05)
+
+
+def _tail(path: Path | None, lines: int = 15) -> str:
+    if path is None or not path.exists():
+        return ""
+    text = path.read_text(errors="replace").splitlines()[-lines:]
+    return ":\n  " + "\n  ".join(text)
+
+
+@dataclass
+class LocalCluster:
+    """Redis (private unless configured) plus N workers on this machine."""
+
+    settings: Settings
+    redis_url: str = ""
+    redis_server: RedisServer | None = None
+    workers: list[WorkerProcess] = field(default_factory=list)
+    log_dir: Path | None = None
+    private_dir: Path | None = None  # where a private Redis keeps its files
+    record_state: bool = True  # publish a private Redis in HOME/redis.json for other commands
+    started_count: int = 0  # only grows: a replacement worker never reuses a live worker's name
+
+    def start_redis(self) -> str:
+        """Use PIPELINE_REDIS_URL, a private Redis another `up` started, or start one."""
+        if self.settings.redis_url:
+            self.redis_url = self.settings.redis_url
+        elif self.record_state and (recorded := read_state(self.settings.state_dir)):
+            self.redis_url = recorded
+        else:
+            self.redis_server = start_redis(self.private_dir or self.settings.state_dir / "redis")
+            if self.record_state:
+                write_state(self.settings.state_dir, self.redis_server)
+            self.redis_url = self.redis_server.url
+        client = connect(self.redis_url)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"broker unreachable: Redis at {redact(self.redis_url)}: {exc}") from None
+        finally:
+            client.close()
+        return self.redis_url
+
+    def start_workers(self, count: int, processes: int | None = None, timeout: float = 60.0) -> None:
+        host = socket.gethostname()
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        started = []
+        for index in range(self.started_count + 1, self.started_count + count + 1):
+            log_path = self.log_dir / f"worker{index}.log" if self.log_dir else None
+            worker = start_worker(self.redis_url, f"worker{index}-{os.getpid()}@{host}",
+                                  processes=processes, log_path=log_path)  # fmt: skip
+            started.append(worker)
+        self.started_count += count
+        self.workers += started
+        client = connect(self.redis_url)
+        try:
+            wait_ready(client, started, timeout)
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Warm-stop every worker, then stop the Redis we started (if we did)."""
+        for worker in self.workers:
+            worker.terminate()
+        deadline = time.monotonic() + timeout
+        for worker in self.workers:
+            if not worker.wait(max(0.1, deadline - time.monotonic())):
+                log.warning("worker %s did not stop in time; killing it", worker.name)
+                worker.kill()
+        self.workers.clear()
+        if self.redis_server is not None:
+            self.redis_server.stop()
+            self.redis_server = None

@@ -1,0 +1,132 @@
+"""Settings: every knob in one typed place, read from ``PIPELINE_*`` variables.
+
+This is the only module that reads the environment. Entry points (the CLI, the
+Celery app, the worker start-up hook) call ``Settings.load()`` once and pass
+the object down; nothing below them looks at ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.core.errors import ConfigError
+from pipeline.core.fetch import FetchLimits
+from pipeline.core.imaging import DEFAULT_MAX_PIXELS
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects taskset/cgroup affinity, unlike cpu_count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    """Typed configuration; each field is ``PIPELINE_<NAME>`` in the environment."""
+
+    # An empty variable means "not set" (compose passes ${VAR:-} through as "").
+    model_config = SettingsConfigDict(env_prefix="PIPELINE_", extra="ignore", frozen=True, env_ignore_empty=True)
+
+    redis_url: str | None = Field(
+        None, description="Redis for broker, ledger and blobs; unset = a private one (`pipeline up`)"
+    )
+    home: Path = Field(Path("~/.pipeline"), description="state directory (private Redis, demo data)")
+    output_root: Path | None = Field(None, description="where job folders go; default HOME/outputs")
+    batch_size: int = Field(20, ge=1, le=1000, description="items per task message")
+    job_window: int = Field(
+        800, ge=1, le=1_000_000, description="items of one job in flight at once: how long a small job can wait"
+    )
+    processes: int | None = Field(None, ge=1, le=256, description="process-pool size; default all cores")
+    threads: int = Field(8, ge=1, le=256, description="thread-pool size for blocking I/O")
+    concurrency: int | None = Field(None, ge=1, le=512, description="Celery task threads per worker")
+    fetch_timeout_s: float = Field(30.0, gt=0, description="whole-request deadline per attempt")
+    connect_timeout_s: float = Field(10.0, gt=0, description="TCP connect timeout")
+    fetch_retries: int = Field(2, ge=0, le=10, description="extra attempts on 5xx, 429 and timeouts")
+    max_body_bytes: int = Field(50 * 2**20, ge=1024, description="cap on a fetched body")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="decompression-bomb cap")
+    parse_pool: Literal["processes", "threads"] = Field(
+        "processes", description="where crawl pages are parsed (see `make bench` pools)"
+    )
+    transform_attempts: int = Field(3, ge=1, le=10, description="tries when a pool process dies")
+    test_crash_dir: str | None = Field(
+        None, description="TEST HOOK only (fault-injection suite): pool children crash on marked inputs"
+    )
+    task_deadline_s: float = Field(240.0, gt=0, description="longest a batch task may run")
+    visibility_timeout_s: float = Field(
+        300.0, gt=0, description="unacked batches of a lost worker are re-delivered after this"
+    )
+    blob_ttl_s: int = Field(24 * 3600, ge=60, description="how long fetched bytes stay in Redis")
+    retention_s: int = Field(7 * 24 * 3600, ge=60, description="how long job records are kept")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING...")
+    log_format: Literal["text", "json"] = Field("text", description="text (key=value) or json lines")
+    scheduler_sync_s: float = Field(
+        1.0, gt=0, le=60, description="how often a scheduler re-reads schedules from Redis and adopts orphaned fires"
+    )
+    scheduler_misfire_grace_s: float = Field(
+        0.0, ge=0, description="a fire later than this is recorded as missed; 0 = no limit (late fires still run)"
+    )
+    scheduler_coalesce: bool = Field(True, description="run once, not once per fire, after a scheduler was down")
+    scheduler_overlap: Literal["skip", "queue"] = Field(
+        "skip", description="a fire while the schedule's previous job runs: skip it, or queue it until that job ends"
+    )
+    flower_user: str = Field("admin", pattern=r"^[^:]+$", description="`pipeline flower` basic-auth user (no colon)")
+    flower_password: SecretStr | None = Field(
+        None, description="`pipeline flower` basic-auth password; unset = a random one, printed once at start"
+    )
+    flower_address: str = Field("127.0.0.1", description="address `pipeline flower` listens on")
+    flower_port: int = Field(5555, ge=0, le=65535, description="port `pipeline flower` listens on (0 = any free)")
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"PIPELINE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"invalid configuration: {problems}") from None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def outputs(self) -> Path:
+        return (self.output_root or self.state_dir / "outputs").expanduser().resolve()
+
+    @property
+    def pool_processes(self) -> int:
+        return self.processes or available_cores()
+
+    @property
+    def task_threads(self) -> int:
+        return self.concurrency or max(4, 2 * self.pool_processes)
+
+    def check_delivery_timeouts(self) -> None:
+        """Refuse settings under which Redis would re-deliver a batch that is still running.
+
+        kombu's Redis transport re-queues an unacked message once
+        ``visibility_timeout`` passes, whether or not its worker is alive, so it
+        must exceed the longest a batch can take: the task deadline, which must
+        itself leave room for every fetch attempt.
+        """
+        attempts = self.fetch_retries + 1
+        worst_fetch = self.fetch_timeout_s * attempts + FetchLimits.max_backoff_s * self.fetch_retries
+        if self.task_deadline_s <= worst_fetch:
+            raise ConfigError(
+                f"PIPELINE_TASK_DEADLINE_S={self.task_deadline_s:g} must exceed the worst-case fetch time "
+                f"({attempts} attempts x {self.fetch_timeout_s:g} s + {self.fetch_retries} back-offs of up to "
+                f"{FetchLimits.max_backoff_s:g} s = {worst_fetch:g} s)"
+            )
+        if self.visibility_timeout_s <= self.task_deadline_s * 1.2:
+            raise ConfigError(
+                f"PIPELINE_VISIBILITY_TIMEOUT_S={self.visibility_timeout_s:g} must be more than 1.2 x "
+                f"PIPELINE_TASK_DEADLINE_S={self.task_deadline_s:g}, or Redis would hand running "
+                "batches to a second worker"
+            )

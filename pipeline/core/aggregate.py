@@ -1,0 +1,160 @@
+"""Per-item results and the reduction that turns them into a job's aggregate.
+
+The aggregate is a fold over a map keyed by item id where the *first* result
+recorded for an id wins. ``merge`` is therefore associative and idempotent, so
+re-delivered or retried items can never be counted twice. The Redis ledger
+(``pipeline.ledger``) implements exactly this fold in a Lua script; the tests
+check the two against each other.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES = ("queue", "fetch", "parse", "transform", "store")
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What happened to one item; the unit the ledger records (first write wins)."""
+
+    id: str
+    ok: bool
+    source: str = ""
+    reason: str | None = None
+    detail: str = ""
+    output: str | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    format: str | None = None
+    width: int = 0
+    height: int = 0
+    timings: Mapping[str, float] = field(default_factory=dict)
+    slot: int | None = None
+    kind: str | None = None  # crawl jobs: "page", "image" or "other" (non-HTML)
+    meta: Mapping[str, Any] = field(default_factory=dict)  # e.g. a page's title, depth, status
+
+    @classmethod
+    def failure(cls, item_id: str, source: str, reason: str, detail: str = "", **extra: Any) -> ItemResult:
+        return cls(id=item_id, ok=False, source=source, reason=reason, detail=detail[:500], **extra)
+
+    def to_json(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {"id": self.id, "ok": self.ok, "source": self.source}
+        if self.ok:
+            raw.update(output=self.output, format=self.format, width=self.width, height=self.height)
+        else:
+            raw.update(reason=self.reason, detail=self.detail)
+        raw.update(bytes_in=self.bytes_in, bytes_out=self.bytes_out, timings=dict(self.timings))
+        if self.slot is not None:
+            raw["slot"] = self.slot
+        if self.kind:
+            raw["kind"] = self.kind
+        if self.meta:
+            raw["meta"] = dict(self.meta)
+        return raw
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ItemResult:
+        return cls(
+            id=str(raw["id"]),
+            ok=bool(raw["ok"]),
+            source=str(raw.get("source", "")),
+            reason=raw.get("reason"),
+            detail=str(raw.get("detail", "")),
+            output=raw.get("output"),
+            bytes_in=int(raw.get("bytes_in", 0)),
+            bytes_out=int(raw.get("bytes_out", 0)),
+            format=raw.get("format"),
+            width=int(raw.get("width", 0)),
+            height=int(raw.get("height", 0)),
+            timings={k: float(v) for k, v in dict(raw.get("timings", {})).items()},
+            slot=raw.get("slot"),
+            kind=raw.get("kind"),
+            meta=dict(raw.get("meta") or {}),
+        )
+
+
+def merge(first: Mapping[str, ItemResult], second: Mapping[str, ItemResult]) -> dict[str, ItemResult]:
+    """Union of two partial ledgers; on a shared id the left (earlier) result wins."""
+    merged = dict(second)
+    merged.update(first)
+    return merged
+
+
+def record(ledger: Mapping[str, ItemResult], results: Iterable[ItemResult]) -> dict[str, ItemResult]:
+    """Fold results into a ledger in arrival order (what the Redis script does)."""
+    out = dict(ledger)
+    for result in results:
+        out.setdefault(result.id, result)
+    return out
+
+
+@dataclass
+class Totals:
+    """Counters derived from a ledger; equal to the Redis ``stats`` hash of a job."""
+
+    ok: int = 0
+    failed: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    formats: Counter[str] = field(default_factory=Counter)
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    # Ledger health, only known to the Redis ledger: results for an id already
+    # recorded (re-deliveries) and results for ids the job never had.
+    duplicates: int = 0
+    unexpected: int = 0
+    # Crawl jobs: outcome counts per kind ({"page": {"ok": 3, "failed": 1}}), and
+    # links not admitted because of --max-pages (capped) or --max-depth.
+    by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
+    capped: int = 0
+    beyond_depth: int = 0
+
+    @classmethod
+    def of(cls, ledger: Mapping[str, ItemResult]) -> Totals:
+        totals = cls()
+        for result in ledger.values():
+            totals.add(result)
+        return totals
+
+    def add(self, result: ItemResult) -> None:
+        if result.ok:
+            self.ok += 1
+            if result.format:
+                self.formats[result.format] += 1
+        else:
+            self.failed += 1
+            self.failures[result.reason or "error"] += 1
+        if result.kind:
+            outcome = "ok" if result.ok else "failed"
+            counts = self.by_kind.setdefault(result.kind, {"ok": 0, "failed": 0})
+            counts[outcome] += 1
+        self.bytes_in += result.bytes_in
+        self.bytes_out += result.bytes_out
+        for stage, seconds in result.timings.items():
+            self.timings[stage] = self.timings.get(stage, 0.0) + seconds
+
+    @property
+    def done(self) -> int:
+        return self.ok + self.failed
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, str]) -> Totals:
+        """Read the ledger's flat Redis hash (``fail:REASON``, ``fmt:FORMAT``, ``t:STAGE``)."""
+        totals = cls()
+        for key, value in stats.items():
+            if key.startswith("fail:"):
+                totals.failures[key[5:]] = int(value)
+            elif key.startswith("fmt:"):
+                totals.formats[key[4:]] = int(value)
+            elif key.startswith("t:"):
+                totals.timings[key[2:]] = float(value)
+            elif key.startswith(("ok:", "failed:")):
+                outcome, kind = key.split(":", 1)
+                totals.by_kind.setdefault(kind, {"ok": 0, "failed": 0})[outcome] = int(value)
+            elif key in ("ok", "failed", "bytes_in", "bytes_out", "duplicates", "unexpected", "capped", "beyond_depth"):
+                setattr(totals, key, int(value))
+        return totals

@@ -1,0 +1,210 @@
+"""Getting an item's bytes: HTTP(S) with aiohttp, or a local file.
+
+``fetch_url`` runs on the worker's event loop with the worker's one session.
+Every way a fetch can go wrong ends as a ``FetchError`` whose reason goes into
+the report: ``http_404``, ``http_500``, ``timeout``, ``too_large``,
+``connection_error``, ``unsupported_scheme``, ``invalid_url``, ``not_found``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import urljoin
+
+import aiohttp
+from yarl import URL
+
+from pipeline.core.errors import FetchError
+from pipeline.core.ssrf import current_policy
+from pipeline.core.urls import normalize
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Per-request limits; the defaults are what `pipeline` ships with."""
+
+    timeout_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    retries: int = 2
+    max_body_bytes: int = 50 * 2**20
+    backoff_s: float = 0.25
+    max_backoff_s: float = 10.0
+    max_redirects: int = 10
+
+
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    content_type: str
+    final_url: str
+    attempts: int
+    seconds: float
+    charset: str | None = None
+    redirects: int = 0
+
+
+def _retry_after(header: str | None, cap: float) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped."""
+    if not header:
+        return None
+    try:
+        return min(cap, max(0.0, float(header)))
+    except ValueError:
+        pass
+    try:
+        return min(cap, max(0.0, parsedate_to_datetime(header).timestamp() - time.time()))
+    except (TypeError, ValueError):
+        return None
+
+
+def _backoff(limits: FetchLimits, attempt: int) -> float:
+    base = limits.backoff_s * (2**attempt)
+    return float(min(limits.max_backoff_s, base * (0.5 + random.random())))
+
+
+def check_url(url: str) -> URL:
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        raise FetchError("invalid_url", f"not a valid URL: {url!r}") from None
+    if parsed.scheme not in ("http", "https"):
+        raise FetchError("unsupported_scheme", f"only http and https are fetched, not {parsed.scheme!r}")
+    if not parsed.host:
+        raise FetchError("invalid_url", f"no host in {url!r}")
+    return parsed
+
+
+async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
+    declared = response.content_length
+    if declared is not None and declared > cap:
+        raise FetchError("too_large", f"Content-Length {declared} exceeds the cap of {cap} bytes")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        body += chunk  # decompressed bytes: a gzip bomb hits the cap too
+        if len(body) > cap:
+            raise FetchError("too_large", f"body exceeds the cap of {cap} bytes")
+    return bytes(body)
+
+
+# A hook called with every URL a request is about to reach: the first one and
+# each redirect target. It raises FetchError to refuse (scope, robots) and
+# returns an async context manager held while that hop's request runs (the
+# cluster-wide politeness slot), or None.
+HopGate = Callable[[str, int], Awaitable[AbstractAsyncContextManager[None] | None]]
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+
+
+class _HTTPStatus(Exception):
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        self.status, self.retry_after = status, retry_after
+
+
+async def _hop(
+    session: aiohttp.ClientSession, url: str, limits: FetchLimits
+) -> tuple[str | None, bytes, str, str | None]:
+    """One request without following redirects: (redirect target or None, body, type, charset)."""
+    timeout = aiohttp.ClientTimeout(total=limits.timeout_s, connect=limits.connect_timeout_s)
+    async with session.get(URL(url), timeout=timeout, allow_redirects=False) as response:
+        if response.status in REDIRECT_STATUS and "Location" in response.headers:
+            return urljoin(url, response.headers["Location"]), b"", "", None
+        if response.status >= 400:
+            retry_after = _retry_after(response.headers.get("Retry-After"), limits.max_backoff_s)
+            raise _HTTPStatus(response.status, retry_after)
+        data = await _read_capped(response, limits.max_body_bytes)
+        return None, data, response.content_type, response.charset
+
+
+async def _follow(session: aiohttp.ClientSession, url: str, limits: FetchLimits, gate: HopGate | None) -> Fetched:
+    """Follow redirects by hand, so every hop is checked before it is requested."""
+    policy = current_policy.get()
+    seen: set[str] = set()
+    hop_url = url
+    for hop in range(limits.max_redirects + 1):
+        if hop_url in seen:
+            raise FetchError("redirect_loop", f"{url} redirects in a loop through {hop_url}")
+        seen.add(hop_url)
+        host = check_url(hop_url).raw_host or ""
+        slot = await gate(hop_url, hop) if gate is not None else None  # scope and robots first
+        policy.check_literal(host)
+        async with slot if slot is not None else contextlib.nullcontext():
+            target, data, content_type, charset = await _hop(session, hop_url, limits)
+        if target is None:
+            return Fetched(data, content_type, hop_url, 1, 0.0, charset, hop)
+        hop_url = normalize(target) or target
+    raise FetchError("too_many_redirects", f"{url} redirected more than {limits.max_redirects} times")
+
+
+async def fetch_url(
+    session: aiohttp.ClientSession, url: str, limits: FetchLimits, gate: HopGate | None = None
+) -> Fetched:
+    """GET ``url`` following redirects, with retries on 5xx/429/timeouts/connection errors.
+
+    Raises only FetchError. The address policy for this request is the one in
+    ``pipeline.core.ssrf.current_policy`` (unrestricted unless a crawl sets it).
+    """
+    check_url(url)
+    started = time.perf_counter()
+    attempts = 0
+    while True:
+        attempts += 1
+        wait: float | None = None
+        try:
+            fetched = await _follow(session, url, limits, gate)
+            return dataclasses.replace(fetched, attempts=attempts, seconds=time.perf_counter() - started)
+        except _HTTPStatus as exc:
+            error = FetchError(f"http_{exc.status}", f"{url} answered HTTP {exc.status}")
+            if exc.status not in RETRYABLE_STATUS:
+                raise error from None
+            wait = exc.retry_after
+        except TimeoutError:
+            error = FetchError("timeout", f"{url} did not answer within {limits.timeout_s:g} s")
+        except aiohttp.InvalidURL as exc:
+            raise FetchError("invalid_url", f"{url}: {exc}") from None
+        except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
+            error = FetchError("bad_response", f"{url}: {exc}")
+        except aiohttp.ClientConnectorError as exc:
+            error = FetchError("connection_error", f"{url}: {exc.os_error or exc}")
+        except aiohttp.ClientError as exc:
+            error = FetchError("connection_error", f"{url}: {exc}")
+        if attempts > limits.retries:
+            raise error
+        await asyncio.sleep(wait if wait is not None else _backoff(limits, attempts - 1))
+
+
+def read_file(path: str, max_bytes: int) -> bytes:
+    """Read a local source (runs on the worker's thread pool)."""
+    source = Path(path)
+    try:
+        if source.is_dir():
+            raise IsADirectoryError(path)
+        with source.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                raise FetchError("too_large", f"{path} is {size} bytes; the cap is {max_bytes}")
+            # Ask for what the file holds (+1 to notice growth): read(max_bytes) would
+            # allocate the whole cap, 50 MB, for every file (measured: ~100 page faults each).
+            data = handle.read(size + 1) if size else handle.read(max_bytes + 1)
+        if len(data) > max_bytes:  # grew since the stat, or a size the stat cannot tell
+            raise FetchError("too_large", f"{path} is over the cap of {max_bytes} bytes")
+        return data
+    except FileNotFoundError:
+        raise FetchError("not_found", f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise FetchError("not_found", f"{path} is a directory") from None
+    except PermissionError:
+        raise FetchError("permission_denied", f"cannot read {path}") from None
+    except OSError as exc:
+        raise FetchError("read_error", f"{path}: {exc.strerror}") from None

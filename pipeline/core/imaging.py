@@ -1,0 +1,268 @@
+"""Pillow transforms, run inside a process-pool child.
+
+``transform_image`` is the only entry point: bytes and a JSON-able plan in, the
+encoded output and what we learned about the input out. Everything that can go
+wrong with untrusted bytes becomes an ``ImageError`` with a reason the report
+can count; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from pipeline.core.errors import ImageError
+from pipeline.core.ops import Op
+
+# Decoders we let near untrusted bytes; anything else is `unsupported_format`.
+INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+DEFAULT_MAX_PIXELS = 64_000_000
+_PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
+_SHRINKING = ("thumbnail", "resize")
+
+
+@dataclass(frozen=True)
+class TransformPlan:
+    """What to do to every image of a job; travels to the pool child as a dict."""
+
+    ops: tuple[Op, ...]
+    format: str = "jpeg"
+    quality: int = 85
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ops": [op.to_json() for op in self.ops],
+            "format": self.format,
+            "quality": self.quality,
+            "max_pixels": self.max_pixels,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> TransformPlan:
+        return cls(
+            ops=tuple(Op.from_json(op) for op in raw["ops"]),
+            format=str(raw["format"]),
+            quality=int(raw["quality"]),
+            max_pixels=int(raw["max_pixels"]),
+        )
+
+    @property
+    def extension(self) -> str:
+        return _EXTENSIONS[self.format]
+
+
+@dataclass(frozen=True)
+class TransformOutput:
+    data: bytes
+    width: int
+    height: int
+    input_format: str
+    input_width: int
+    input_height: int
+    pid: int
+    seconds: float
+    input_digest: str = ""
+
+
+def _is_cut_short(data: bytes) -> bool:
+    """The bytes start like a JPEG, PNG, GIF or WebP but lack its end (EOI, IEND, trailer, size)."""
+    if data.startswith(b"\xff\xd8"):
+        return not data.rstrip(b"\0").endswith(b"\xff\xd9")
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return not data.rstrip(b"\0").endswith(b";")
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return b"IEND" not in data[-16:]
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return int.from_bytes(data[4:8], "little") + 8 > len(data)
+    return False
+
+
+def _decode_failure(exc: BaseException, data: bytes) -> str:
+    """``truncated`` when the file was cut short, wherever the cut fell; else ``corrupt_image``."""
+    if "truncated" in str(exc).lower() or _is_cut_short(data):
+        return "truncated"
+    return "corrupt_image"
+
+
+def _bomb(exc: Exception, max_pixels: int) -> ImageError:
+    return ImageError("decompression_bomb", f"over the cap of {max_pixels} pixels (PIPELINE_MAX_PIXELS): {exc}")
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=None)
+    except UnidentifiedImageError:
+        if _is_cut_short(data):
+            raise ImageError("truncated", "the file ends before its image header does") from None
+        raise ImageError("not_an_image", "the bytes are not an image Pillow recognises") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _bomb(exc, max_pixels) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(_decode_failure(exc, data), str(exc)) from None
+    if image.format not in INPUT_FORMATS:
+        raise ImageError(
+            "unsupported_format",
+            f"{image.format} is not accepted (allowed: {', '.join(INPUT_FORMATS)})",
+        )
+    try:  # counting frames seeks through the file: a broken later frame fails here
+        frames = int(getattr(image, "n_frames", 1))
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError) as exc:
+        raise ImageError(_decode_failure(exc, data), f"cannot read every frame: {exc}") from None
+    if image.width * image.height > max_pixels or image.width * image.height * frames > 4 * max_pixels:
+        raise ImageError(
+            "decompression_bomb",
+            f"{image.width}x{image.height}x{frames} frames exceeds the cap of {max_pixels} pixels "
+            "(PIPELINE_MAX_PIXELS)",
+        )
+    return image
+
+
+def _workable(image: Image.Image) -> Image.Image:
+    """Bring palette, bilevel and 16-bit images to a mode every op and filter accepts."""
+    if image.mode in ("P", "PA"):
+        has_alpha = image.mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        return image.point(lambda v: v / 256).convert("L")  # 16-bit -> 8-bit, not clipped
+    if image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        return image.convert("RGB")
+    return image
+
+
+def _draft(image: Image.Image, ops: Sequence[Op]) -> None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the chain shrinks anyway."""
+    first = next((op for op in ops if op.name not in ("exif",)), None)
+    if image.format != "JPEG" or first is None or first.name not in _SHRINKING:
+        return
+    width, height = int(first.args[0]), int(first.args[1])
+    # Both decoded sides stay >= the target's larger side, so every fit mode (and an
+    # EXIF rotation that swaps the axes) still only ever scales down afterwards.
+    side = max(width, height)
+    # Only scales that divide both sides exactly: libjpeg rounds a partial block up,
+    # which skews the aspect ratio and can move the output size by a pixel.
+    for scale in (8, 4, 2):
+        if image.width % scale == 0 and image.height % scale == 0 and min(image.size) // scale >= side:
+            image.draft(None, (image.width // scale, image.height // scale))
+            return
+
+
+def _fit_fill(image: Image.Image, width: int, height: int) -> Image.Image:
+    return ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
+
+
+def _apply(image: Image.Image, op: Op) -> Image.Image:
+    name, args = op.name, op.args
+    if name == "exif":
+        return ImageOps.exif_transpose(image) or image
+    if name == "thumbnail":
+        image.thumbnail((int(args[0]), int(args[1])), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        return image
+    if name == "resize":
+        width, height, mode = int(args[0]), int(args[1]), str(args[2])
+        if mode == "fill":
+            return _fit_fill(image, width, height)
+        if mode == "force":
+            return image.resize((width, height), Image.Resampling.LANCZOS)
+        return ImageOps.contain(image, (width, height), Image.Resampling.LANCZOS)
+    if name == "crop":
+        width, height = min(int(args[0]), image.width), min(int(args[1]), image.height)
+        left, top = (image.width - width) // 2, (image.height - height) // 2
+        return image.crop((left, top, left + width, top + height))
+    if name == "grayscale":
+        return ImageOps.grayscale(image)
+    if name == "threshold":
+        cut = int(args[0])
+        return ImageOps.grayscale(image).point(lambda v: 255 if v >= cut else 0)
+    if name == "blur":
+        return image.filter(ImageFilter.GaussianBlur(float(args[0])))
+    if name == "sharpen":
+        return image.filter(ImageFilter.SHARPEN)
+    if name == "rotate":
+        return image.rotate(float(args[0]), expand=True, resample=Image.Resampling.BICUBIC)
+    if name == "flip":
+        return ImageOps.flip(image)
+    if name == "mirror":
+        return ImageOps.mirror(image)
+    raise ImageError("bad_op", f"unknown op {name!r}")
+
+
+def _encodable(image: Image.Image, fmt: str) -> Image.Image:
+    """Convert modes the encoder cannot take; alpha becomes white for JPEG."""
+    if image.mode in ("RGBA", "LA", "P", "PA") and fmt == "jpeg":
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if fmt == "jpeg" and image.mode not in ("RGB", "L", "CMYK"):
+        return image.convert("RGB")
+    if fmt == "webp" and image.mode not in ("RGB", "RGBA"):
+        return image.convert("RGBA" if "A" in image.mode or image.mode == "P" else "RGB")
+    if fmt == "png" and image.mode in ("CMYK", "YCbCr", "I;16"):
+        return image.convert("RGB")
+    return image
+
+
+def transform_image(data: bytes, plan_json: dict[str, Any]) -> TransformOutput:
+    """Decode, apply the chain, encode. Raises only ``ImageError``."""
+    # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that; make its
+    # check ours for this call, and put the process-wide setting back afterwards.
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = int(plan_json["max_pixels"])
+    try:
+        return _transform(data, plan_json)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _transform(data: bytes, plan_json: dict[str, Any]) -> TransformOutput:
+    """The transform proper, with Pillow's pixel cap already set to the plan's."""
+    started = time.perf_counter()
+    plan = TransformPlan.from_json(plan_json)
+    image = _open(data, plan.max_pixels)
+    input_format, input_size = str(image.format), image.size
+    icc = image.info.get("icc_profile")
+    try:
+        _draft(image, plan.ops)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+        image = _workable(image)
+        for op in plan.ops:
+            image = _apply(image, op)
+        image = _encodable(image, plan.format)
+        out = io.BytesIO()
+        options: dict[str, Any] = {"quality": plan.quality}
+        if icc and plan.format in ("jpeg", "webp", "png"):
+            options["icc_profile"] = icc
+        image.save(out, _PIL_FORMAT[plan.format], **options)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _bomb(exc, plan.max_pixels) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(_decode_failure(exc, data), str(exc)) from None
+    return TransformOutput(
+        data=out.getvalue(),
+        width=image.width,
+        height=image.height,
+        input_format=input_format.lower(),
+        input_width=input_size[0],
+        input_height=input_size[1],
+        pid=os.getpid(),
+        seconds=time.perf_counter() - started,
+        input_digest=hashlib.blake2b(data, digest_size=4).hexdigest(),
+    )

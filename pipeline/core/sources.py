@@ -1,0 +1,108 @@
+"""Turning what the user typed into items: URLs, URL lists, files, directories, globs.
+
+Expansion is lazy (a generator) so a 100,000-line URL list never sits in memory.
+A source argument that names nothing at all is a ``SourceError`` at submit time;
+a bad *line* inside a URL list is an item that fails later with a reason, so one
+typo in a long list does not refuse the whole job.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pipeline.core.errors import SourceError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo"})
+URL_LIST_EXTENSIONS = frozenset({".txt", ".urls", ".list", ".lst"})
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One unit of work: a stable id (hash of the source) and the source itself."""
+
+    id: str
+    src: str
+
+    @classmethod
+    def of(cls, src: str) -> Item:
+        return cls(hashlib.sha1(src.encode(), usedforsecurity=False).hexdigest()[:16], src)
+
+    def to_json(self) -> list[str]:
+        return [self.id, self.src]
+
+    @classmethod
+    def from_json(cls, raw: list[str]) -> Item:
+        return cls(raw[0], raw[1])
+
+    @property
+    def is_url(self) -> bool:
+        return "://" in self.src
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text and urlsplit(text).scheme.isalpha()
+
+
+def _walk(directory: Path) -> Iterator[str]:
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                yield str(Path(root, name).resolve())
+
+
+def _url_list(path: Path) -> Iterator[str]:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            for raw in lines:
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                if _is_url(line):
+                    yield line
+                else:  # a bare path in a list is relative to the list file
+                    yield str((path.parent / line).resolve())
+    except OSError as exc:
+        raise SourceError(f"cannot read URL list {path}: {exc.strerror}") from None
+
+
+def _expand_one(arg: str) -> Iterator[str]:
+    if _is_url(arg):
+        yield arg
+        return
+    path = Path(arg).expanduser()
+    if path.is_dir():
+        yield from _walk(path)
+    elif path.is_file():
+        if path.suffix.lower() in URL_LIST_EXTENSIONS:
+            yield from _url_list(path)
+        else:
+            yield str(path.resolve())
+    elif _GLOB_CHARS & set(arg):
+        matches = sorted(glob.glob(str(path), recursive=True))
+        if not matches:
+            raise SourceError(f"the pattern {arg!r} matches no files")
+        # A pattern is a selection of images, like a directory walk: `photos/*`
+        # must not pick up notes.txt (or read it as a URL list).
+        for match in matches:
+            found = Path(match)
+            if found.is_dir():
+                yield from _walk(found)
+            elif found.suffix.lower() in IMAGE_EXTENSIONS:
+                yield str(found.resolve())
+    else:
+        raise SourceError(f"no such file, directory or URL: {arg!r}")
+
+
+def expand_sources(args: Iterable[str]) -> Iterator[Item]:
+    """Yield one item per source, in the order given (repeats are dropped by the ledger)."""
+    for arg in args:
+        for src in _expand_one(arg.strip()):
+            yield Item.of(src)

@@ -1,0 +1,100 @@
+"""The SSRF guard: a crawl must not be steered into the machine's own network.
+
+The seeds a user typed are trusted. Any other host a link or a redirect leads
+to is checked on the address it resolves to, at connect time, on every hop:
+loopback, private, link-local, multicast, reserved and unspecified addresses
+are refused. Checking the resolved address (not the name) is what defeats a
+DNS name pointing at 127.0.0.1, and the resolver sees decimal or hex spellings
+(``http://2130706433/``) exactly as the connection would.
+
+The policy travels in a ContextVar: one aiohttp session serves every job on a
+worker, and each request's task carries its own job's policy into the resolver.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from pipeline.core.errors import FetchError
+
+
+def is_public(address: str) -> bool:
+    """True for an address a crawl may connect to without ``--allow-private``."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def literal_address(host: str) -> str | None:
+    """The address an IP-literal host denotes, in canonical form; None for a name."""
+    bare = host.strip("[]").split("%", 1)[0]
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if bare and all(c in "0123456789abcdefxABCDEFX." for c in bare) and any(c.isdigit() for c in bare):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(bare))
+        except OSError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Which hosts may resolve to non-public addresses, for one job's requests."""
+
+    trusted_hosts: frozenset[str] = frozenset()  # hostnames (no port) the user typed
+    allow_private: bool = False
+
+    def permits(self, host: str, address: str) -> bool:
+        return self.allow_private or host.lower().strip("[]") in self.trusted_hosts or is_public(address)
+
+    def check_literal(self, host: str) -> None:
+        """Refuse an IP-literal host up front: aiohttp connects to those without resolving.
+
+        "Literal" includes every spelling the C library accepts for IPv4 -
+        decimal ``2130706433``, hex ``0x7f000001``, octal, short ``127.1``.
+        """
+        address = literal_address(host)
+        if address is not None and not self.permits(host.strip("[]"), address):
+            raise FetchError("ssrf_blocked", f"{host} is not a public address ({address})")
+
+
+UNRESTRICTED = AddressPolicy(allow_private=True)
+current_policy: ContextVar[AddressPolicy] = ContextVar("current_policy", default=UNRESTRICTED)
+
+
+class GuardedResolver(AbstractResolver):
+    """A resolver that drops addresses the current job's policy forbids."""
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        policy = current_policy.get()
+        results = await self._inner.resolve(host, port, family)
+        allowed = [r for r in results if policy.permits(host, r["host"])]
+        if not allowed:
+            addresses = ", ".join(sorted({r["host"] for r in results}))
+            raise FetchError("ssrf_blocked", f"{host} resolves to a non-public address ({addresses})")
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    def __getattr__(self, name: str) -> Any:  # pragma: no cover - forward anything else
+        return getattr(self._inner, name)

@@ -1,0 +1,1 @@
+"""Offline demo fixtures: a reproducible image set and a loopback HTTP server to fetch it from."""

@@ -1,0 +1,60 @@
+-- Take failed items of a finished image job back out of the aggregate, so they
+-- can be run again: each listed id that is currently a failure loses its result
+-- and every counter it moved; the job is running again and its keys lose their
+-- retention. Ids that are not (or no longer) failures are left alone, so two
+-- concurrent retries cannot take an item twice.
+-- KEYS: job, done, stats, then every key of the job (to PERSIST)
+-- ARGV: id...
+-- Returns a list of [id, source] JSON pairs that were taken.
+local job, done, stats = KEYS[1], KEYS[2], KEYS[3]
+local state = redis.call('HGET', job, 'state')
+if state ~= 'succeeded' and state ~= 'failed' then
+  return redis.error_reply('job is ' .. tostring(state) .. '; only a finished job can be retried')
+end
+if redis.call('HGET', job, 'kind') == 'crawl' then
+  return redis.error_reply('a crawl cannot be retried item by item; submit it again')
+end
+
+local function present(v)
+  return v ~= nil and v ~= cjson.null and v ~= ''
+end
+
+local function decrement(field, by)
+  if redis.call('HINCRBYFLOAT', stats, field, -by) + 0 <= 0 then
+    redis.call('HDEL', stats, field)
+  end
+end
+
+local taken = {}
+for i = 1, #ARGV do
+  local raw = redis.call('HGET', done, ARGV[i])
+  if raw then
+    local r = cjson.decode(raw)
+    if not r.ok then
+      redis.call('HDEL', done, r.id)
+      redis.call('HINCRBY', stats, 'failed', -1)
+      if present(r.kind) then decrement('failed:' .. r.kind, 1) end
+      local reason = 'error'
+      if present(r.reason) then reason = r.reason end
+      decrement('fail:' .. reason, 1)
+      for _, field in ipairs({'bytes_in', 'bytes_out'}) do
+        local n = tonumber(r[field]) or 0
+        if n ~= 0 then redis.call('HINCRBY', stats, field, -n) end
+      end
+      if type(r.timings) == 'table' then
+        for stage, seconds in pairs(r.timings) do
+          redis.call('HINCRBYFLOAT', stats, 't:' .. stage, -(tonumber(seconds) or 0))
+        end
+      end
+      taken[#taken + 1] = cjson.encode({r.id, r.source})
+    end
+  end
+end
+if #taken > 0 then
+  redis.call('HSET', job, 'state', 'running')
+  redis.call('HDEL', job, 'finished_at', 'reason', 'report', 'finalized_at')
+  for k = 1, #KEYS do
+    redis.call('PERSIST', KEYS[k])
+  end
+end
+return taken

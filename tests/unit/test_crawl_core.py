@@ -1,0 +1,82 @@
+"""Pure crawl logic: URL normalisation, scope, HTML parsing, robots.txt semantics."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.core.html import parse_page, pick_from_srcset
+from pipeline.core.robots import RobotsRules
+from pipeline.core.urls import Scope, normalize
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("HTTP://Example.ORG", "http://example.org/"),
+        ("http://example.org:80/a", "http://example.org/a"),
+        ("https://example.org:443/a", "https://example.org/a"),
+        ("http://example.org:8080/a", "http://example.org:8080/a"),
+        ("http://example.org/a/b/../c/./d#frag", "http://example.org/a/c/d"),
+        ("http://example.org/a/?b=1&a=2#x", "http://example.org/a/?b=1&a=2"),
+        ("http://example.org/a/..", "http://example.org/"),
+        ("mailto:someone@example.org", None),
+        ("javascript:void(0)", None),
+        ("ftp://example.org/x", None),
+        ("http://", None),
+    ],
+)
+def test_urls_normalise_to_one_canonical_spelling(raw: str, expected: str | None) -> None:
+    assert normalize(raw) == expected
+
+
+def test_relative_links_resolve_against_the_page() -> None:
+    assert normalize("../x.html", "http://h/a/b/c.html") == "http://h/a/x.html"
+    assert normalize("/root", "http://h/a/b") == "http://h/root"
+    assert normalize("?q=1", "http://h/a/b") == "http://h/a/b?q=1"
+
+
+def test_scope_is_the_seed_hosts_on_any_port_plus_allowed_domains_and_their_subdomains() -> None:
+    scope = Scope.of(["http://site.example:8080/"], ["docs.example"])
+    assert scope.allows("http://site.example/x") and scope.allows("http://site.example:9/x")
+    assert scope.allows("https://docs.example/a") and scope.allows("https://api.docs.example/a")
+    assert not scope.allows("http://other.example/") and not scope.allows("http://notdocs.example/")
+    assert Scope.from_json(scope.to_json()) == scope
+
+
+def test_the_largest_srcset_candidate_is_chosen() -> None:
+    assert pick_from_srcset("a.jpg 480w, b.jpg 960w, c.jpg 720w") == "b.jpg"
+    assert pick_from_srcset("a.jpg, b.jpg 2x") == "b.jpg"
+    assert pick_from_srcset("") is None
+
+
+def test_a_page_yields_title_links_images_and_word_counts() -> None:
+    html = b"""<html><head><title> Cats  and Dogs </title><base href="/base/"></head><body>
+      <a href="one.html#top">1</a><a href="one.html">again</a><a href="mailto:x@y">m</a>
+      <img src="small.png" srcset="small.png 1x, big.png 2x"><script>hidden words</script>
+      <p>cats chase cats</p></body></html>"""
+    info = parse_page(html, "http://h/dir/page.html")
+    assert info.title == "Cats and Dogs"
+    assert info.links == ["http://h/base/one.html"]
+    assert info.images == ["http://h/base/big.png"]
+    assert dict(info.top_words)["cats"] == 3  # the title counts, the script does not
+    assert "hidden" not in dict(info.top_words)
+
+
+def test_an_empty_or_broken_document_yields_nothing_rather_than_failing() -> None:
+    assert parse_page(b"", "http://h/").links == []
+    assert parse_page(b"\x00\xff garbage", "http://h/").title == ""
+
+
+@pytest.mark.parametrize(
+    ("status", "allowed"),
+    [(None, False), (500, False), (503, False), (404, True), (401, True), (429, True)],
+)
+def test_robots_txt_status_codes_mean_what_rfc_9309_says(status: int | None, allowed: bool) -> None:
+    assert RobotsRules.from_response(status).allows("http://h/any", "pipeline") is allowed
+
+
+def test_robots_rules_use_longest_match() -> None:
+    rules = RobotsRules.from_response(200, b"User-agent: *\nDisallow: /private/\nAllow: /private/open\n")
+    assert not rules.allows("http://h/private/x", "pipeline")
+    assert rules.allows("http://h/private/open/x", "pipeline")
+    assert rules.allows("http://h/public", "pipeline")

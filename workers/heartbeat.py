@@ -1,0 +1,104 @@
+"""The worker's self-description in Redis, refreshed every few seconds.
+
+``pl:worker:NAME`` (a hash with a short TTL) is what `pipeline workers` and
+`pipeline top` list: name, host, pid, pool sizes, queues, and the per-core
+figures (``slots``: items, busy seconds and items/s per pool slot and stage;
+``io``: the same for work outside the pool). A worker that dies simply stops
+refreshing and disappears after the TTL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import redis
+
+from workers.metrics import SlotMetrics
+from workers.processes import ProcessPool
+
+log = logging.getLogger(__name__)
+WORKER_PREFIX = "pl:worker:"
+INTERVAL_S = 2.0
+TTL_S = 10
+
+
+class Heartbeat:
+    def __init__(
+        self,
+        client: redis.Redis,
+        node: str,
+        record: dict[str, Any],
+        metrics: SlotMetrics,
+        processes: ProcessPool,
+    ) -> None:
+        self.client: Any = client  # decoding client (see Ledger)
+        self.node, self.record = node, record
+        self.metrics, self.processes = metrics, processes
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pipeline-heartbeat", daemon=True)
+        self.started_at = time.time()
+
+    @property
+    def key(self) -> str:
+        return WORKER_PREFIX + self.node
+
+    def beat(self) -> None:
+        figures = core_figures(self.metrics, self.processes)
+        fields = {
+            **{k: json.dumps(v) for k, v in self.record.items()},
+            "started_at": json.dumps(self.started_at),
+            "seen_at": json.dumps(time.time()),
+            "slots": json.dumps(figures["cores"]),
+            "io": json.dumps(figures["io"]),
+            "window_s": json.dumps(figures["window_s"]),
+            "pool_rebuilds": json.dumps(self.processes.rebuilds),
+        }
+        pipe = self.client.pipeline()
+        pipe.hset(self.key, mapping=fields)
+        pipe.expire(self.key, TTL_S)
+        pipe.execute()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.beat()
+            except redis.RedisError:
+                log.warning("heartbeat failed; Redis unreachable", exc_info=False)
+            self._stop.wait(INTERVAL_S)
+
+    def start(self) -> None:
+        self.beat()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        with contextlib.suppress(redis.RedisError):
+            self.client.delete(self.key)
+
+
+def core_figures(metrics: SlotMetrics, processes: ProcessPool) -> dict[str, Any]:
+    """``metrics.snapshot()`` with each core's child pid: what the heartbeat and monitoring events carry."""
+    figures = metrics.snapshot()
+    pids = processes.pids()
+    for row in figures["cores"]:
+        row["pid"] = pids[row["slot"]]
+    figures["io"]["pid"] = None
+    figures["processes"] = processes.size
+    return figures
+
+
+def read_workers(client: redis.Redis) -> list[dict[str, Any]]:
+    """Every live worker's record (decoded), sorted by name."""
+    workers: list[dict[str, Any]] = []
+    for key in client.scan_iter(match=WORKER_PREFIX + "*", count=200):
+        raw = client.hgetall(key)
+        if raw:
+            workers.append({str(k): json.loads(v) for k, v in raw.items()})
+    return sorted(workers, key=lambda w: str(w.get("name", "")))

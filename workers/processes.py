@@ -1,0 +1,191 @@
+"""The worker's process pool for CPU work, which survives a dying child.
+
+Why processes: Pillow releases the GIL for much of its work, but arbitrary op
+chains do not, and a decoder crash in a child must not take the worker down.
+
+Why ``forkserver``: the worker process already runs threads (Celery's, the
+event loop's); forking it could copy a held lock into the child. Children come
+from a clean server process instead and preload the imaging module once.
+
+When a child dies (segfault, OOM kill) ``ProcessPoolExecutor`` marks the whole
+pool broken; ``ProcessPool`` then builds a fresh one (once per breakage, however
+many threads notice) and callers resubmit, with a capped number of attempts.
+A resubmitted call runs ``isolated``: alone in a one-off child, so a crash there
+is that call's own and a poison item cannot use up an innocent neighbour's attempts.
+
+Test hook (off unless ``PIPELINE_TEST_CRASH_DIR`` is set): a child kills itself
+with SIGKILL when the bytes it is given contain ``CRASH_ALWAYS`` (every time) or
+``CRASH_ONCE`` (the first time only, remembered as a file in that directory);
+each crash appends a line to ``crashes.log`` there. The fault-injection tests
+use it because no real input reliably segfaults Pillow.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from workers.orphans import die_with_parent
+
+# glibc malloc: keep big image buffers on the heap instead of mmap/munmap per
+# image (BASELINES.md: ~10 % less CPU per image, far fewer page faults).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 128 * 2**20
+TRIM_THRESHOLD = 256 * 2**20
+
+
+def tune_malloc() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
+CRASH_ALWAYS = b"PIPELINE-TEST-CRASH-ALWAYS"
+CRASH_ONCE = b"PIPELINE-TEST-CRASH-ONCE"
+_crash_dir: str | None = None
+
+
+def _child_init(crash_dir: str | None = None) -> None:
+    global _crash_dir
+    die_with_parent()  # the forkserver's own setting is not inherited across fork
+    tune_malloc()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _crash_dir = crash_dir
+
+
+def _with_crash_hook(fn: Callable[..., Any], *args: Any) -> Any:
+    """The test hook (see the module docstring); only ever submitted when a crash dir is set."""
+    crash_if_marked(next((a for a in args if isinstance(a, bytes)), b""))
+    return fn(*args)
+
+
+def crash_if_marked(data: bytes) -> None:
+    """In a pool child with the test hook on: die on marked bytes (a no-op otherwise)."""
+    if _crash_dir and (CRASH_ALWAYS in data or CRASH_ONCE in data):
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        first = True
+        if CRASH_ONCE in data:
+            try:
+                os.close(os.open(os.path.join(_crash_dir, digest + ".crashed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                first = False
+        if first:
+            with open(os.path.join(_crash_dir, "crashes.log"), "a") as log:
+                log.write(digest + "\n")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class ProcessPool:
+    """A ``ProcessPoolExecutor`` plus slot numbering and rebuild-on-break."""
+
+    def __init__(
+        self,
+        size: int,
+        preload: tuple[str, ...] = ("workers.forkserver_guard", "pipeline.core.imaging", "workers.child"),
+        crash_dir: str | None = None,
+    ) -> None:
+        self.size = size
+        self.crash_dir = crash_dir
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(list(preload))
+        self._lock = threading.Lock()
+        self._slots: dict[int, int] = {}
+        self.generation = 0
+        self.rebuilds = 0
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.size, mp_context=self._context, initializer=_child_init, initargs=(self.crash_dir,)
+        )
+
+    def _call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (_with_crash_hook, fn, *args) if self.crash_dir else (fn, *args)
+
+    def warm_up(self) -> None:
+        """Start every child now, so the first batch does not pay for it, and number them."""
+        futures = [self._executor.submit(os.getpid) for _ in range(self.size * 2)]
+        for future in futures:
+            future.result()
+        for pid in self._live_pids():
+            self.slot_of(pid)
+
+    def _live_pids(self) -> list[int]:
+        # The executor's own table of children; there is no public accessor.
+        # Copied at once: the executor's manager thread mutates it while a pool is rebuilt.
+        processes = dict(getattr(self._executor, "_processes", None) or {})
+        return sorted(processes)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[int, Future[Any]]:
+        """Submit; returns the pool generation with the future (for ``recover``)."""
+        call = self._call(fn, args)
+        for _ in range(3):
+            with self._lock:
+                generation, executor = self.generation, self._executor
+            try:
+                return generation, executor.submit(*call)
+            except (BrokenProcessPool, RuntimeError):
+                # It broke (or was replaced and shut down) since we looked: a
+                # neighbour's crash must not fail this call; use the next pool.
+                self.recover(generation)
+        with self._lock:
+            generation, executor = self.generation, self._executor
+        return generation, executor.submit(*call)
+
+    def isolated(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run one call alone in a one-off child: if that child dies, the call itself killed it."""
+        executor = ProcessPoolExecutor(1, mp_context=self._context, initializer=_child_init,
+                                       initargs=(self.crash_dir,))  # fmt: skip
+        future = executor.submit(*self._call(fn, args))
+        future.add_done_callback(lambda _: executor.shutdown(wait=False))
+        return future
+
+    def recover(self, generation: int) -> None:
+        """Replace the pool that broke in ``generation`` (no-op if already replaced)."""
+        with self._lock:
+            if generation != self.generation:
+                return
+            broken = self._executor
+            self._executor = self._new_executor()
+            self._slots.clear()
+            self.generation += 1
+            self.rebuilds += 1
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def slot_of(self, pid: int) -> int:
+        """A stable small number for the child with ``pid`` (0 .. size-1)."""
+        with self._lock:
+            slot = self._slots.get(pid)
+            if slot is None:
+                used = set(self._slots.values())
+                slot = next((s for s in range(self.size) if s not in used), len(self._slots) % self.size)
+                self._slots[pid] = slot
+            return slot
+
+    def pids(self) -> list[int | None]:
+        """Child pid per slot (None for a slot whose child has not started yet)."""
+        for pid in self._live_pids():
+            self.slot_of(pid)
+        with self._lock:
+            by_slot: list[int | None] = [None] * self.size
+            for pid, slot in self._slots.items():
+                if slot < self.size:
+                    by_slot[slot] = pid
+            return by_slot
+
+    def shutdown(self) -> None:
+        with self._lock:
+            executor = self._executor
+        executor.shutdown(wait=True, cancel_futures=True)

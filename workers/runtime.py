@@ -1,0 +1,128 @@
+"""One per worker process: the pools, the session, the Redis clients, the heartbeat.
+
+Created once when the worker process starts (``Runtime.start``) and kept for its
+life; stopped once on shutdown. Stages get everything they need from here, so
+a task never builds a pool, a session or a connection of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import redis.asyncio
+
+from pipeline import __version__
+from pipeline.blobs import RedisBlobStore
+from pipeline.config import Settings
+from pipeline.core.fetch import FetchLimits
+from pipeline.core.ssrf import GuardedResolver
+from pipeline.ledger import Ledger
+from pipeline.politeness import Gate
+from pipeline.redisconn import connect
+from workers.heartbeat import Heartbeat, core_figures
+from workers.loop import EventLoopThread
+from workers.metrics import SlotMetrics
+from workers.processes import ProcessPool
+from workers.robots_cache import RobotsCache
+
+log = logging.getLogger(__name__)
+USER_AGENT = f"pipeline/{__version__} (+https://github.com/pipeline; image and crawl jobs)"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    node: str
+    loop: EventLoopThread
+    session: aiohttp.ClientSession
+    threads: ThreadPoolExecutor
+    processes: ProcessPool
+    metrics: SlotMetrics
+    ledger: Ledger
+    blobs: RedisBlobStore
+    heartbeat: Heartbeat
+    limits: FetchLimits = field(default_factory=FetchLimits)
+    aredis: Any = None  # redis.asyncio client living on the event loop (crawl politeness, robots)
+    acquire_script: Any = None
+    robots: RobotsCache | None = None
+
+    @classmethod
+    def start(cls, settings: Settings, redis_url: str, node: str, info: dict[str, Any]) -> Runtime:
+        """Build every pool once; ``info`` is what the binding wants shown in `workers`."""
+        processes = ProcessPool(settings.pool_processes, crash_dir=settings.test_crash_dir)
+        processes.warm_up()  # before our own threads exist, and so the first batch is fast
+        loop = EventLoopThread()
+        loop.start()
+
+        async def _session() -> aiohttp.ClientSession:
+            # DNS answers are cached by the guarded resolver, which re-checks the
+            # SSRF policy on every lookup; the connector's own cache would skip it.
+            # No per-host cap here: a crawl's --per-host is enforced cluster-wide by
+            # the politeness gate, and a second, hidden cap of the connector would
+            # silently lower it (measured: it halved crawl throughput).
+            connector = aiohttp.TCPConnector(
+                limit=512, limit_per_host=0, use_dns_cache=False, resolver=GuardedResolver()
+            )
+            # trust_env=False: with it aiohttp re-reads ~/.netrc on every request
+            # (seen in a profile); proxies would come from PIPELINE_* settings instead.
+            return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False)
+
+        session = loop.run(_session())
+
+        async def _async_redis() -> Any:
+            return redis.asyncio.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=5)
+
+        aredis = loop.run(_async_redis())
+        threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="pipeline-io")
+        metrics = SlotMetrics(processes.size)
+        ledger = Ledger(connect(redis_url))
+        blobs = RedisBlobStore(connect(redis_url, binary=True))
+        limits = FetchLimits(
+            timeout_s=settings.fetch_timeout_s,
+            connect_timeout_s=settings.connect_timeout_s,
+            retries=settings.fetch_retries,
+            max_body_bytes=settings.max_body_bytes,
+        )
+        record = {
+            "name": node, "host": socket.gethostname(), "pid": os.getpid(), "version": __version__,
+            "processes": processes.size, "threads": settings.threads, **info,
+        }  # fmt: skip
+        heartbeat = Heartbeat(ledger.client, node, record, metrics, processes)
+        runtime = cls(settings, node, loop, session, threads, processes, metrics, ledger, blobs,
+                      heartbeat, limits)  # fmt: skip
+        runtime.aredis = aredis
+        runtime.acquire_script = Gate.register(aredis)
+        runtime.robots = RobotsCache(session, aredis)
+        heartbeat.start()
+        log.info("runtime started", extra={"node": node, "processes": processes.size})
+        return runtime
+
+    def core_figures(self) -> dict[str, Any]:
+        """Items, busy seconds and items/s per pool slot and stage, plus ``io`` (see ``workers.metrics``).
+
+        The Celery binding publishes this as a monitoring event once a second;
+        the heartbeat writes the same figures to Redis.
+        """
+        return core_figures(self.metrics, self.processes)
+
+    def stop(self) -> None:
+        """Stop accepting, finish what is running, release everything (idempotent)."""
+        self.heartbeat.stop()
+        try:
+            self.loop.run(self.session.close(), timeout=5)
+            if self.aredis is not None:
+                self.loop.run(self.aredis.aclose(), timeout=5)
+        except Exception:
+            log.debug("session close failed", exc_info=True)
+        self.loop.stop()
+        self.threads.shutdown(wait=True, cancel_futures=True)
+        self.processes.shutdown()
+        self.ledger.client.close()
+        self.blobs.client.close()
+        log.info("runtime stopped", extra={"node": self.node})
