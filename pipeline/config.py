@@ -11,12 +11,13 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.fetch import FetchLimits
 from pipeline.core.imaging import DEFAULT_MAX_PIXELS
+from pipeline.core.ssrf import parse_pins
 
 
 def available_cores() -> int:
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     fetch_retries: int = Field(2, ge=0, le=10, description="extra attempts on 5xx, 429 and timeouts")
     max_body_bytes: int = Field(50 * 2**20, ge=1024, description="cap on a fetched body")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="decompression-bomb cap")
+    resolve: str | None = Field(
+        None, description="pin names to addresses like curl --resolve: 'name=addr,...' (the SSRF guard still applies)"
+    )
     parse_pool: Literal["processes", "threads"] = Field(
         "processes", description="where crawl pages are parsed (see `make bench` pools)"
     )
@@ -91,6 +95,19 @@ class Settings(BaseSettings):
                 f"PIPELINE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
             )
             raise ConfigError(f"invalid configuration: {problems}") from None
+
+    @field_validator("resolve")
+    @classmethod
+    def _pins_parse(cls, value: str | None) -> str | None:
+        try:
+            parse_pins(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("PIPELINE_RESOLVE ")) from None
+        return value
+
+    @property
+    def resolve_pins(self) -> dict[str, str]:
+        return parse_pins(self.resolve)
 
     @property
     def state_dir(self) -> Path:

@@ -25,6 +25,8 @@ TEST_ENV = {
     "PIPELINE_MAX_BODY_BYTES": "4000000",
     "PIPELINE_MAX_PIXELS": "40000000",
     "PIPELINE_LOG_LEVEL": "INFO",
+    # A test resolver: names that DNS would never give, pinned to loopback (SSRF tests).
+    "PIPELINE_RESOLVE": "internal.test=127.0.0.2,public.test=127.0.0.1",
 }
 
 

@@ -21,7 +21,7 @@ from pipeline import __version__
 from pipeline.blobs import RedisBlobStore
 from pipeline.config import Settings
 from pipeline.core.fetch import FetchLimits
-from pipeline.core.ssrf import GuardedResolver
+from pipeline.core.ssrf import GuardedResolver, PinnedResolver
 from pipeline.ledger import Ledger
 from pipeline.politeness import Gate
 from pipeline.redisconn import connect
@@ -66,9 +66,9 @@ class Runtime:
             # No per-host cap here: a crawl's --per-host is enforced cluster-wide by
             # the politeness gate, and a second, hidden cap of the connector would
             # silently lower it (measured: it halved crawl throughput).
-            connector = aiohttp.TCPConnector(
-                limit=512, limit_per_host=0, use_dns_cache=False, resolver=GuardedResolver()
-            )
+            # PIPELINE_RESOLVE pins go *inside* the guard: a pinned name is checked like any other.
+            resolver = GuardedResolver(PinnedResolver(settings.resolve_pins))
+            connector = aiohttp.TCPConnector(limit=512, limit_per_host=0, use_dns_cache=False, resolver=resolver)
             # trust_env=False: with it aiohttp re-reads ~/.netrc on every request
             # (seen in a profile); proxies would come from PIPELINE_* settings instead.
             return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from pipeline.core.errors import FetchError
+from pipeline.core.errors import ConfigError, FetchError
 
 
 def is_public(address: str) -> bool:
@@ -98,3 +99,54 @@ class GuardedResolver(AbstractResolver):
 
     def __getattr__(self, name: str) -> Any:  # pragma: no cover - forward anything else
         return getattr(self._inner, name)
+
+
+def parse_pins(text: str | None) -> dict[str, str]:
+    """``"name=address,name2=address2"`` -> {name: address}, like curl's ``--resolve``.
+
+    Pins let a crawl reach a host by a name DNS does not (yet) give, e.g. a
+    staging server under its production name. They change what a name
+    resolves to, never the policy: a pinned name is still checked on the
+    address it is pinned to.
+    """
+    pins: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in (text or "").split(","))):
+        name, sep, address = entry.partition("=")
+        name, address = name.strip().lower().rstrip("."), address.strip().strip("[]")
+        try:
+            canonical = str(ipaddress.ip_address(address))
+        except ValueError:
+            canonical = ""
+        if not sep or not name or not canonical or literal_address(name) is not None:
+            raise ConfigError(f"PIPELINE_RESOLVE entry {entry!r} is not NAME=ADDRESS (e.g. docs.example.org=10.0.0.5)")
+        pins[name] = canonical
+    return pins
+
+
+class PinnedResolver(AbstractResolver):
+    """Answer pinned names from a fixed table and pass every other name to ``inner``."""
+
+    def __init__(self, pins: Mapping[str, str], inner: AbstractResolver | None = None) -> None:
+        self._pins = {name.lower(): address for name, address in pins.items()}
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        address = self._pins.get(host.lower().rstrip("."))
+        if address is None:
+            return await self._inner.resolve(host, port, family)
+        pinned_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=pinned_family,
+                proto=0,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            )
+        ]
+
+    async def close(self) -> None:
+        await self._inner.close()

@@ -176,6 +176,7 @@ class StaticServer(ThreadedServer):
         app.router.add_get("/drip", self._drip)
         app.router.add_get("/big/{nbytes:\\d+}", self._big)
         app.router.add_get("/not-image.jpg", self._not_image)
+        app.router.add_get("/redirect", self._redirect)
         app.router.add_get("/{path:.*}", self._static)
         return app
 
@@ -240,6 +241,13 @@ class StaticServer(ThreadedServer):
         except ConnectionError:
             pass
         return response
+
+    async def _redirect(self, request: web.Request) -> web.StreamResponse:
+        """An open redirect (``/redirect?to=URL``), as a hostile site would offer one: loopback only."""
+        target = request.query.get("to")
+        if not target:
+            raise web.HTTPBadRequest(text="redirect needs ?to=URL\n")
+        raise web.HTTPFound(target)
 
     async def _not_image(self, request: web.Request) -> web.StreamResponse:
         return web.Response(body=_NOT_IMAGE_BODY, content_type="image/jpeg")

@@ -146,6 +146,12 @@ def test_not_image_route_sends_html_labelled_as_jpeg(server: StaticServer) -> No
     assert body.startswith(b"<!doctype html>")
 
 
+def test_redirect_route_sends_the_client_where_it_is_told(server: StaticServer) -> None:
+    status, response, _ = get(server, "/redirect?to=http://internal.test:1/x")
+    assert (status, response.getheader("Location")) == (302, "http://internal.test:1/x")
+    assert get(server, "/redirect")[0] == 400
+
+
 def test_hits_count_requests_per_path(server: StaticServer) -> None:
     for path in ["/notes.txt", "/notes.txt", "/status/500", "/missing"]:
         get(server, path)

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from pipeline.core.errors import FetchError
-from pipeline.core.ssrf import AddressPolicy, is_public, literal_address
+from pipeline.core.errors import ConfigError, FetchError
+from pipeline.core.ssrf import (
+    AddressPolicy,
+    GuardedResolver,
+    PinnedResolver,
+    current_policy,
+    is_public,
+    literal_address,
+    parse_pins,
+)
 
 NON_PUBLIC = ["127.0.0.1", "127.255.0.9", "10.1.2.3", "172.16.0.1", "172.31.255.254", "192.168.1.1",
               "169.254.169.254", "0.0.0.0", "100.64.0.1", "224.0.0.1", "255.255.255.255", "::1", "::",
@@ -58,3 +68,37 @@ def test_a_trusted_name_may_resolve_anywhere_and_others_only_to_public_addresses
     assert policy.permits("intranet.local", "10.0.0.5")
     assert not policy.permits("evil.example", "10.0.0.5")
     assert policy.permits("evil.example", "8.8.8.8")
+
+
+def test_pins_parse_like_curl_resolve_and_bad_entries_say_the_expected_form() -> None:
+    assert parse_pins(" Docs.Example.org.=10.0.0.5 , v6.test=[::1],") == {
+        "docs.example.org": "10.0.0.5",
+        "v6.test": "::1",
+    }
+    assert parse_pins(None) == {} == parse_pins("")
+    for bad in ["docs.example.org", "=10.0.0.5", "docs.example.org=not-an-ip", "127.0.0.1=10.0.0.5"]:
+        with pytest.raises(ConfigError, match="NAME=ADDRESS"):
+            parse_pins(bad)
+
+
+PINS = {"internal.test": "127.0.0.2", "public.test": "8.8.8.8"}
+
+
+def _resolve(host: str, policy: AddressPolicy) -> list[str]:
+    async def run() -> list[str]:  # aiohttp's default resolver wants a running loop
+        resolver = GuardedResolver(PinnedResolver(PINS))
+        token = current_policy.set(policy)
+        try:
+            return [result["host"] for result in await resolver.resolve(host, 80)]
+        finally:
+            current_policy.reset(token)
+
+    return asyncio.run(run())
+
+
+def test_a_name_pinned_to_loopback_is_refused_by_the_guard_unless_trusted() -> None:
+    with pytest.raises(FetchError, match="non-public address"):
+        _resolve("INTERNAL.test", AddressPolicy())
+    assert _resolve("internal.test", AddressPolicy(trusted_hosts=frozenset({"internal.test"}))) == ["127.0.0.2"]
+    assert _resolve("internal.test", AddressPolicy(allow_private=True)) == ["127.0.0.2"]
+    assert _resolve("public.test", AddressPolicy()) == ["8.8.8.8"]
