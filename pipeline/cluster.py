@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import redis
 
+from pipeline.children import ChildProcess, spawn
 from pipeline.config import Settings
 from pipeline.core.errors import BrokerUnavailable, PipelineError
 from pipeline.localredis import RedisServer, read_state, start_redis, write_state
@@ -48,37 +47,8 @@ def worker_command(
     return command
 
 
-@dataclass
-class WorkerProcess:
-    """A `celery worker` child we started."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def terminate(self) -> None:
-        """Warm shutdown: Celery finishes the batch in hand, then the runtime stops."""
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-
-    def wait(self, timeout: float) -> bool:
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    def kill(self) -> None:
-        if self.alive():
-            self.process.kill()
-        self.process.wait()
+class WorkerProcess(ChildProcess):
+    """A `celery worker` child we started; ``terminate`` is Celery's warm shutdown."""
 
 
 def start_worker(
@@ -90,18 +60,10 @@ def start_worker(
     log_path: Path | None = None,
 ) -> WorkerProcess:
     """Start a worker subprocess (does not wait for it; see ``wait_ready``)."""
-    child_env = {**os.environ, **(env or {}), "PIPELINE_REDIS_URL": redis_url}
+    child_env = {**(env or {}), "PIPELINE_REDIS_URL": redis_url}
     if processes:
         child_env["PIPELINE_PROCESSES"] = str(processes)
-    out = log_path.open("ab") if log_path else subprocess.DEVNULL
-    try:
-        process = subprocess.Popen(
-            worker_command(name), env=child_env, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    finally:
-        if log_path and not isinstance(out, int):
-            out.close()
+    process = spawn(worker_command(name), child_env, log_path)
     return WorkerProcess(name, process, log_path)
 
 
@@ -114,18 +76,11 @@ def wait_ready(client: redis.Redis, workers: Sequence[WorkerProcess], timeout: f
             if client.exists(WORKER_PREFIX + name):
                 del waiting[name]
             elif not worker.alive():
-                raise PipelineError(f"worker {name} exited during start-up{_tail(worker.log_path)}")
+                raise PipelineError(f"worker {name} exited during start-up{worker.log_tail()}")
         if waiting and time.monotonic() > deadline:
             raise PipelineError(f"workers not ready after {timeout:g} s: {', '.join(waiting)}")
         if waiting:
             time.sleep(0.05)
-
-
-def _tail(path: Path | None, lines: int = 15) -> str:
-    if path is None or not path.exists():
-        return ""
-    text = path.read_text(errors="replace").splitlines()[-lines:]
-    return ":\n  " + "\n  ".join(text)
 
 
 @dataclass
