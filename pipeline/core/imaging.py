@@ -23,9 +23,11 @@ from pipeline.core.errors import ImageError
 from pipeline.core.ops import Op
 
 # Decoders we let near untrusted bytes; anything else is `unsupported_format`.
-INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF")
 DEFAULT_MAX_PIXELS = 64_000_000
 _PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+# ISO-BMFF brands of HEIF images, which Pillow cannot decode without a plugin.
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"}
 _EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 _SHRINKING = ("thumbnail", "resize")
 
@@ -106,6 +108,10 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except UnidentifiedImageError:
         if _is_cut_short(data):
             raise ImageError("truncated", "the file ends before its image header does") from None
+        if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+            raise ImageError(
+                "unsupported_format", "HEIC/HEIF (iPhone photos) is not supported: convert to JPEG first"
+            ) from None
         raise ImageError("not_an_image", "the bytes are not an image Pillow recognises") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _bomb(exc, max_pixels) from None

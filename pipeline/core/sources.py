@@ -18,7 +18,11 @@ from urllib.parse import urlsplit
 
 from pipeline.core.errors import SourceError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo"})
+# HEIC/HEIF are listed although they cannot be decoded: a phone's photo folder then reports
+# each one as `unsupported_format` instead of silently leaving it out.
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo", ".avif", ".heic", ".heif"}
+)
 URL_LIST_EXTENSIONS = frozenset({".txt", ".urls", ".list", ".lst"})
 _GLOB_CHARS = frozenset("*?[")
 

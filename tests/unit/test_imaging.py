@@ -426,3 +426,15 @@ def test_a_raised_image_error_survives_the_process_pool_pipe(noisy_jpeg: bytes) 
     error = failure(noisy_jpeg[:100])
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.reason, copy.detail) == (error.reason, error.detail) == ("truncated", error.detail)
+
+
+def test_an_iphone_heic_photo_is_reported_as_unsupported_with_what_to_do() -> None:
+    heic_header = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
+    error = failure(heic_header)
+    assert error.reason == "unsupported_format"
+    assert "convert to JPEG" in error.message
+
+
+def test_avif_photos_are_accepted() -> None:
+    data = encode(noise((64, 48)), "AVIF")
+    assert decoded(run(data, "thumbnail:32", "jpeg")).size == (32, 24)
