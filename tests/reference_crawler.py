@@ -13,8 +13,11 @@ URL normalisation (``normalize``)
     percent-escapes and user info are left as they are.
 
 Links and images
-    ``<a href>`` values are links and ``<img src>`` / ``<img srcset>`` values are images;
-    nothing else (no ``<link>``, ``<area>``, ``<source>``, ``<picture>``, CSS or scripts).
+    ``<a href>``, ``<area href>`` and the URL of ``<meta http-equiv="refresh" content="N; url=U">``
+    (appended after the page's other links) are links; ``<img>`` values are images; nothing else (no
+    ``<link>``, ``<source>``, ``<picture>``, CSS or scripts). An ``<img>`` is looked at in this order,
+    skipping ``data:`` values: ``srcset``, ``data-srcset``, ``data-lazy-srcset`` (chosen candidate),
+    ``src``, then ``data-src``, ``data-lazy-src``, ``data-original``, ``data-lazy`` (lazy loading).
     Values are stripped of surrounding whitespace; empty values are ignored. They resolve
     against the page's final URL after redirects, or against the first ``<base href>``
     in the document (itself resolved against the final URL), then are normalised. From
@@ -178,6 +181,7 @@ class _PageParser(HTMLParser):
         self.base: str | None = None
         self.links: list[str] = []
         self.images: list[str] = []
+        self.refresh: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values: dict[str, str] = {}
@@ -185,11 +189,23 @@ class _PageParser(HTMLParser):
             values.setdefault(name, value or "")  # a repeated attribute: the first one counts, as in browsers
         if tag == "base" and self.base is None and values.get("href", "").strip():
             self.base = values["href"]
-        elif tag == "a" and "href" in values:
+        elif tag in ("a", "area") and "href" in values:
             self.links.append(values["href"])
+        elif tag == "meta" and values.get("http-equiv", "").strip().lower() == "refresh":
+            content = values.get("content", "")
+            at = content.lower().find("url")
+            if at >= 0:
+                target = content[at + 3 :].lstrip(" =").strip().strip("'\"").split()
+                if target:
+                    self.refresh.append(target[0].strip("'\""))
         elif tag == "img":
-            # One image per <img>: the largest srcset candidate, else src (they are one picture).
-            chosen = pick_srcset(values.get("srcset", "")) or values.get("src", "").strip()
+            # One image per <img> (srcset, src and the lazy attributes are one picture).
+            candidates = [pick_srcset(values.get(a, "")) for a in ("srcset", "data-srcset", "data-lazy-srcset")]
+            candidates.append(values.get("src", "").strip())
+            candidates += [
+                values.get(a, "").strip() for a in ("data-src", "data-lazy-src", "data-original", "data-lazy")
+            ]
+            chosen = next((c for c in candidates if c and not c.startswith("data:")), None)
             if chosen:
                 self.images.append(chosen)
 
@@ -200,7 +216,7 @@ def parse_page(html: str, final_url: str) -> tuple[list[str], list[str]]:
     parser.feed(html)
     parser.close()
     base = urljoin(final_url, parser.base.strip()) if parser.base else final_url
-    links = [url for href in parser.links if (url := resolve(base, href))]
+    links = [url for href in parser.links + parser.refresh if (url := resolve(base, href))]
     images = [url for src in parser.images if (url := resolve(base, src))]
     return links, images
 

@@ -66,6 +66,36 @@ def pick_from_srcset(srcset: str) -> str | None:
     return best[1] if best else None
 
 
+# Where lazy-loading scripts keep the real image until it scrolls into view; `src` then
+# holds a placeholder (often a data: URI), so these win over it.
+_LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
+_LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-lazy")
+_REFRESH_URL = re.compile(r"""^\s*\d*(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?['"]?([^'"\s]+)""", re.IGNORECASE)
+
+
+def _image_source(img: lxml.html.HtmlElement) -> str | None:
+    """The best URL for an ``<img>``: the largest srcset candidate, lazy-loading attributes included."""
+    for attribute in ("srcset", *_LAZY_SRCSET):
+        if img.get(attribute) and (chosen := pick_from_srcset(img.get(attribute, ""))):
+            if not chosen.startswith("data:"):
+                return chosen
+    src = (img.get("src") or "").strip()
+    if src and not src.startswith("data:"):
+        return src
+    return next((img.get(a, "").strip() for a in _LAZY_SRC if img.get(a, "").strip()), src or None)
+
+
+def _refresh_target(meta: lxml.html.HtmlElement) -> str | None:
+    """The URL of ``<meta http-equiv="refresh" content="0; url=...">``: a redirect written in HTML."""
+    if (meta.get("http-equiv") or "").strip().lower() != "refresh":
+        return None
+    content = meta.get("content") or ""
+    if "url" not in content.lower():
+        return None
+    match = _REFRESH_URL.match(content)
+    return match.group(1) if match else None
+
+
 def _unique(urls: list[str | None]) -> list[str]:
     return list(dict.fromkeys(u for u in urls if u))
 
@@ -101,11 +131,12 @@ def _parse(body: bytes, url: str, charset: str | None) -> PageInfo:
     base = normalize(base_href, url) if base_href else url
     base = base or url
     title = " ".join((doc.findtext(".//title") or "").split())
-    links = _unique([normalize(a.get("href", ""), base) for a in doc.iter("a") if a.get("href")])
+    hrefs = [a.get("href", "") for a in doc.iter("a", "area") if a.get("href")]
+    hrefs += [target for meta in doc.iter("meta") if (target := _refresh_target(meta))]
+    links = _unique([normalize(href, base) for href in hrefs])
     images: list[str | None] = []
     for img in doc.iter("img"):
-        chosen = pick_from_srcset(img.get("srcset", "")) if img.get("srcset") else None
-        chosen = chosen or img.get("src")
+        chosen = _image_source(img)
         images.append(normalize(chosen, base) if chosen else None)
     for dropped in doc.xpath("//script|//style|//noscript"):
         dropped.drop_tree()

@@ -7,6 +7,7 @@ import pytest
 from pipeline.core.html import parse_page, pick_from_srcset
 from pipeline.core.robots import RobotsRules
 from pipeline.core.urls import Scope, normalize
+from tests import reference_crawler as reference
 
 
 @pytest.mark.parametrize(
@@ -80,3 +81,26 @@ def test_robots_rules_use_longest_match() -> None:
     assert not rules.allows("http://h/private/x", "pipeline")
     assert rules.allows("http://h/private/open/x", "pipeline")
     assert rules.allows("http://h/public", "pipeline")
+
+
+LAZY_PAGE = b"""<html><head><meta http-equiv="Refresh" content="0; URL='/moved.html'"></head><body>
+<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="/lazy.jpg">
+<img data-srcset="/small.jpg 300w, /large.jpg 900w" src="data:,">
+<img src="/plain.png" data-src="/ignored.png">
+<img src="data:image/png;base64,AAAA">
+<map><area href="/area.html"></map><a href="/a.html">a</a></body></html>"""
+
+
+def test_lazy_loaded_images_are_found_behind_their_placeholders() -> None:
+    page = parse_page(LAZY_PAGE, "http://h.test/x/")
+    assert page.images == ["http://h.test/lazy.jpg", "http://h.test/large.jpg", "http://h.test/plain.png"]
+
+
+def test_meta_refresh_and_image_map_areas_are_links() -> None:
+    page = parse_page(LAZY_PAGE, "http://h.test/x/")
+    assert page.links == ["http://h.test/area.html", "http://h.test/a.html", "http://h.test/moved.html"]
+
+
+def test_the_reference_crawler_reads_lazy_images_and_refreshes_the_same_way() -> None:
+    page = parse_page(LAZY_PAGE, "http://h.test/x/")
+    assert reference.parse_page(LAZY_PAGE.decode(), "http://h.test/x/") == (page.links, page.images)
