@@ -36,8 +36,14 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(DEV_STAMP)
-	$(BIN)/python -m benchmarks
+BENCH_STAMP := $(VENV)/.installed-bench
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks $(WHAT)
+
+$(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
+	$(PIP) install -e '.[dev,bench]'
+	@touch $@
 
 install: $(RUNTIME_STAMP)
 

@@ -6,7 +6,8 @@ images    the image stage through the whole pipeline (Redis + Celery + one warm
 batching  the same pipeline job (640x480) with batch size 1 vs the default 20
 latency   one 640x480 image on the warm worker, submit -> final state
 crawl     a crawl of the demo site (1,000 pages) vs a raw aiohttp BFS crawler
-all       all of them (the default)
+pools     each stage's work sequential / threads / processes / asyncio, Amdahl fit, PNG plots
+all       all of them but pools (the default)
 
 Prints a table and writes benchmarks/results/latest.json.
 """
@@ -34,6 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import crawl, data
+from benchmarks import pools as pool_comparison
 from benchmarks.harness import Cluster
 from benchmarks.raw import RawPool
 from pipeline.core.imaging import TransformPlan
@@ -426,7 +428,8 @@ def _terminate(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("which", nargs="?", default="all", choices=("images", "batching", "latency", "crawl", "all"))
+    choices = ("images", "batching", "latency", "crawl", "pools", "all")
+    parser.add_argument("which", nargs="?", default="all", choices=choices)
     parser.add_argument("--repeat", type=int, default=None, help="runs of each variant (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="100 images per set, 1 run, 5 latency samples")
     args = parser.parse_args(argv)
@@ -436,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     for key in [k for k in os.environ if k.startswith("PIPELINE_")]:
         del os.environ[key]  # the developer's settings must not change what is measured
+    if args.which == "pools":  # no cluster: each stage's own function on each kind of pool
+        return pool_comparison.main(args.repeat, args.quick, console)
 
     started = time.time()
     bench = Bench(args)
