@@ -76,9 +76,9 @@ _REFRESH_URL = re.compile(r"""^\s*\d*(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?['"]?([
 def _image_source(img: lxml.html.HtmlElement) -> str | None:
     """The best URL for an ``<img>``: the largest srcset candidate, lazy-loading attributes included."""
     for attribute in ("srcset", *_LAZY_SRCSET):
-        if img.get(attribute) and (chosen := pick_from_srcset(img.get(attribute, ""))):
-            if not chosen.startswith("data:"):
-                return chosen
+        chosen = pick_from_srcset(img.get(attribute, "")) if img.get(attribute) else None
+        if chosen and not chosen.startswith("data:"):
+            return chosen
     src = (img.get("src") or "").strip()
     if src and not src.startswith("data:"):
         return src
