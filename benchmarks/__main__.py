@@ -5,8 +5,12 @@ images    the image stage through the whole pipeline (Redis + Celery + one warm
           doing the same per-image work, alternating runs; ratio of medians
 batching  the same pipeline job (640x480) with batch size 1 vs the default 20
 latency   one 640x480 image on the warm worker, submit -> final state
-crawl     a crawl of the demo site (1,000 pages) vs a raw aiohttp BFS crawler
+crawl     a crawl of the demo site (1,000 pages) vs a raw aiohttp BFS crawler and vs Scrapy
 pools     each stage's work sequential / threads / processes / asyncio, Amdahl fit, PNG plots
+cache     the result cache: the same job cold, then warm (and on a worker without the cache)
+tiny      20,000 16x16 PNGs in one job vs one Celery task per item (and a raw Pool(2) ceiling)
+scaling   a CPU-bound job on a worker with 1 vs 2 pool processes (and raw Pool(1) vs Pool(2))
+memory    peak RSS of producer, worker, pool children and Redis over a 100,000-item job vs 10,000
 all       all of them but pools (the default)
 
 Prints a table and writes benchmarks/results/latest.json.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import platform
@@ -34,6 +39,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import cache as cache_bench
 from benchmarks import crawl, data
 from benchmarks import pools as pool_comparison
 from benchmarks.harness import Cluster
@@ -44,6 +50,7 @@ from pipeline.core.ops import parse_format, parse_ops
 RESULTS = data.RESULTS
 TARGETS = {data.LARGE.name: 0.95, data.SMALL.name: 0.9}
 OPS, FORMAT, QUALITY = "thumbnail:256", "webp", 85
+STANDALONE = ("tiny", "scaling", "memory")  # benchmarks/<name>.py, each with main(repeat, quick, console)
 QUIET_CORES = 0.25  # others' mean CPU use (cores) above which a run is flagged as noisy
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -287,12 +294,24 @@ def print_tables(results: dict[str, Any]) -> None:
     if "crawl" in results:
         c = results["crawl"]
         table = _table(
-            f"Crawl of the demo site ({c['site_pages']} pages, depth {c['max_depth']}): pipeline vs raw aiohttp BFS",
-            ["raw pages/s", "pipeline pages/s", "ratio", "target", "with --images pages/s", "ratio"],
-        )
-        table.add_row(str(c["raw_pages_per_s"]), str(c["pipeline_pages_per_s"]), str(c["ratio"]),
-                      f">= {c['target']} {_verdict(c['ratio'] >= c['target'])}",
-                      str(c["pipeline_with_images_pages_per_s"]), str(c["ratio_with_images"]))  # fmt: skip
+            f"Crawl of the demo site ({c['site_pages']} pages, depth {c['max_depth']}): pipeline vs raw aiohttp BFS"
+            " and vs Scrapy",
+            ["site", "raw pages/s", "pipeline pages/s", "ratio", "target", "with --images pages/s", "ratio",
+             "Scrapy pages/s", "pipeline / Scrapy", "target", "same pages"],
+        )  # fmt: skip
+        # The targets are the issue's, for the demo site as it is; the second row is for information.
+        for label, row in ((f"as is (slow page {c['slow_page_s']:g} s)", c), ("slow page 0 s", c.get("throughput"))):
+            if not row:
+                continue
+            targeted = row is c
+            scrapy = row.get("ratio_vs_scrapy")
+            versus = (str(scrapy), f">= {row['scrapy_target']:g} {_verdict(scrapy >= row['scrapy_target'])}"
+                      if targeted else "-") if scrapy else ("not installed", "pip install -e '.[bench]'")  # fmt: skip
+            table.add_row(label, str(row["raw_pages_per_s"]), str(row["pipeline_pages_per_s"]), str(row["ratio"]),
+                          f">= {row['target']} {_verdict(row['ratio'] >= row['target'])}" if targeted else "-",
+                          str(row["pipeline_with_images_pages_per_s"] or "-"), str(row["ratio_with_images"] or "-"),
+                          str(row.get("scrapy_pages_per_s") or "-"), *versus,
+                          "yes" if row["sanity"]["ok"] else f"[red]NO[/] {row['sanity']['pages']}")  # fmt: skip
         console.print(table)
     if "images" in results:
         table = _table(
@@ -428,7 +447,7 @@ def _terminate(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    choices = ("images", "batching", "latency", "crawl", "pools", "all")
+    choices = ("images", "batching", "latency", "crawl", "pools", "cache", *STANDALONE, "all")
     parser.add_argument("which", nargs="?", default="all", choices=choices)
     parser.add_argument("--repeat", type=int, default=None, help="runs of each variant (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="100 images per set, 1 run, 5 latency samples")
@@ -441,6 +460,10 @@ def main(argv: list[str] | None = None) -> int:
         del os.environ[key]  # the developer's settings must not change what is measured
     if args.which == "pools":  # no cluster: each stage's own function on each kind of pool
         return pool_comparison.main(args.repeat, args.quick, console)
+    if args.which == "cache":  # its own two clusters: cache on and off
+        return cache_bench.main(args.repeat, args.quick, console)
+    if args.which in STANDALONE:  # their own clusters, result files and tables
+        return int(importlib.import_module(f"benchmarks.{args.which}").main(args.repeat, args.quick, console))
 
     started = time.time()
     bench = Bench(args)

@@ -118,3 +118,48 @@ def describe(data_set: DataSet) -> dict[str, object]:
         "bytes_mean": manifest.get("bytes_mean"),
         "quality": 90,
     }
+
+
+# -- tiny items: per-item overhead with almost no per-item work ---------------------------
+TINY_SIZE = (16, 16)
+TINY_PART = 20_000  # files per sub-folder: the tiny benchmark uses one, the memory benchmark all
+
+
+def tiny_folder(count: int) -> Path:
+    return DATA / f"tiny{TINY_SIZE[0]}-n{count}"
+
+
+def _write_tiny(job: tuple[str, int, int]) -> int:
+    folder, start, stop = job
+    rng = random.Random(start)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for index in range(start, stop):
+        pixels = bytes(rng.randrange(256) for _ in range(TINY_SIZE[0] * TINY_SIZE[1] * 3))
+        Image.frombytes("RGB", TINY_SIZE, pixels).save(Path(folder, f"t-{index:06d}.png"), "PNG")
+    return stop - start
+
+
+def tiny_paths(count: int) -> list[Path]:
+    return sorted(tiny_folder(count).glob("part-*/*.png"))
+
+
+def ensure_tiny(count: int, log: object = print) -> Path:
+    """``count`` 16x16 PNGs (a few hundred bytes each) in sub-folders of ``TINY_PART``, generated once."""
+    folder = tiny_folder(count)
+    manifest = folder / "manifest.json"
+    expected = {"version": VERSION, "size": list(TINY_SIZE), "count": count}
+    try:
+        if json.loads(manifest.read_text()) == expected:
+            return folder
+    except (OSError, ValueError):
+        pass
+    if callable(log):
+        log(f"generating {count} {TINY_SIZE[0]}x{TINY_SIZE[1]} PNGs into {folder} (once) ...")
+    shutil.rmtree(folder, ignore_errors=True)
+    step = 2_000
+    jobs = [(str(folder / f"part-{start // TINY_PART}"), start, min(count, start + step))
+            for start in range(0, count, step)]  # fmt: skip
+    with multiprocessing.get_context("fork").Pool() as pool:
+        pool.map(_write_tiny, jobs, chunksize=1)
+    manifest.write_text(json.dumps(expected))
+    return folder

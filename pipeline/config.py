@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     )
     blob_ttl_s: int = Field(24 * 3600, ge=60, description="how long fetched bytes stay in Redis")
     retention_s: int = Field(7 * 24 * 3600, ge=60, description="how long job records are kept")
+    cache_ttl_s: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        description="how long a transformed output stays in the Redis result cache for reuse by identical "
+        "items (same bytes, ops, format, quality) of any job; 0 = no cache",
+    )
+    cache_max_bytes: int = Field(
+        2 * 2**20, ge=0, description="largest output kept in the result cache (bigger ones are not cached)"
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING...")
     log_format: Literal["text", "json"] = Field("text", description="text (key=value) or json lines")
     scheduler_sync_s: float = Field(

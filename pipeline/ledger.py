@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -42,7 +42,10 @@ def job_key(job_id: str, part: str = "") -> str:
     return f"{PREFIX}job:{job_id}" + (f":{part}" if part else "")
 
 
-PARTS = ("items", "done", "stats", "progress", "names", "urls", "frontier", "inflight", "leases", "words")
+# A crawl's links of pages whose depth may still drop, and refusals per URL (lua/admit.lua).
+CRAWL_DEPTH_PARTS = ("links", "unsettled", "beyond")
+PARTS = ("items", "done", "stats", "progress", "names", "urls", "frontier", "inflight", "leases", "words",
+         *CRAWL_DEPTH_PARTS)  # fmt: skip
 
 
 def _keys(job_id: str) -> list[str]:
@@ -124,23 +127,43 @@ class Ledger:
         return [(str(i), str(s)) for i, s in (json.loads(pair) for pair in raw)]
 
     # -- worker side ----------------------------------------------------------
-    def record(self, job_id: str, results: Iterable[ItemResult]) -> tuple[int, bool]:
-        """Record results; returns (newly counted, whether this call finished the job)."""
+    def record(
+        self, job_id: str, results: Iterable[ItemResult], *, progress: Mapping[str, int] | None = None
+    ) -> tuple[int, bool]:
+        """Record results; returns (newly counted, whether this call finished the job).
+
+        ``progress`` counters (see ``advance``) are bumped in the same round trip.
+        """
         payload = [json.dumps(r.to_json(), separators=(",", ":")) for r in results]
+        if not progress:
+            return self.record_raw(job_id, payload)
+        pipe = self.client.pipeline(transaction=False)
+        for stage, count in progress.items():
+            pipe.hincrby(job_key(job_id, "progress"), stage, count)
         if not payload:
+            pipe.execute()
             return 0, False
-        parts = ("items", "done", "stats", "urls", "frontier", "inflight", "leases", "words")
-        keys = [job_key(job_id), *(job_key(job_id, p) for p in parts)]
-        added, finished = self._record(keys=keys, args=[repr(time.time()), *payload])
+        keys = self._record_keys(job_id)
+        args = [repr(time.time()), *payload]
+        pipe.evalsha(self._record.sha, len(keys), *keys, *args)
+        reply = pipe.execute(raise_on_error=False)[-1]
+        if isinstance(reply, redis.exceptions.NoScriptError):  # a restarted Redis forgot it: load and run
+            reply = self._record(keys=keys, args=args)
+        elif isinstance(reply, Exception):
+            raise reply
+        added, finished = reply
         return int(added), bool(finished)
+
+    @staticmethod
+    def _record_keys(job_id: str) -> list[str]:
+        parts = ("items", "done", "stats", "urls", "frontier", "inflight", "leases", "words", *CRAWL_DEPTH_PARTS)
+        return [job_key(job_id), *(job_key(job_id, p) for p in parts)]
 
     def record_raw(self, job_id: str, payload: list[str]) -> tuple[int, bool]:
         """Record pre-encoded results (a crawl page's JSON carries its discoveries)."""
         if not payload:
             return 0, False
-        parts = ("items", "done", "stats", "urls", "frontier", "inflight", "leases", "words")
-        keys = [job_key(job_id), *(job_key(job_id, p) for p in parts)]
-        added, finished = self._record(keys=keys, args=[repr(time.time()), *payload])
+        added, finished = self._record(keys=self._record_keys(job_id), args=[repr(time.time()), *payload])
         return int(added), bool(finished)
 
     # -- crawl frontier -----------------------------------------------------------
@@ -150,10 +173,19 @@ class Ledger:
         flat = [value for pair in seeds for value in pair]
         return int(self._seed(keys=keys, args=[repr(time.time()), *flat]))
 
-    def dispatch(self, job_id: str, lease_s: float, window: int) -> list[tuple[str, str, int, str]]:
-        """Claim crawl items to send as tasks: (id, url, depth, kind) with kind "p" or "i"."""
-        keys = [job_key(job_id), *(job_key(job_id, p) for p in ("frontier", "inflight", "leases", "urls"))]
-        raw = self._dispatch(keys=keys, args=[repr(time.time()), lease_s, window])
+    def dispatch(
+        self, job_id: str, lease_s: float, window: int, *, min_window: int = 0, batch: int = 1, limit: int = 0
+    ) -> list[tuple[str, str, int, str]]:
+        """Claim items to send as tasks: (id, url, depth, kind) with kind "p", "i" or "f".
+
+        The job's own ``window`` field wins over ``window``; ``min_window`` raises either.
+        Images are claimed in whole ``batch``es while more wait than the window has room for.
+        ``limit`` (if not 0) is a crawl batch topping itself up: at most that many pages,
+        images only in whole batches, expired leases left to the pump.
+        """
+        parts = ("frontier", "inflight", "leases", "urls", "unsettled")
+        keys = [job_key(job_id), *(job_key(job_id, p) for p in parts)]
+        raw = self._dispatch(keys=keys, args=[repr(time.time()), lease_s, window, min_window, batch, limit])
         return [(str(i), str(u), int(d), str(k)) for i, u, d, k in (json.loads(r) for r in raw)]
 
     def top_words(self, job_id: str, count: int = 20) -> list[tuple[str, int]]:

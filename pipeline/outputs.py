@@ -8,8 +8,10 @@ so a planted symlink or a concurrent writer cannot redirect the bytes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from pipeline.core.errors import StoreError
@@ -33,18 +35,27 @@ class OutputDir:
         """Atomically write ``name`` (a bare file name) and return its path."""
         if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
             raise StoreError("unsafe_name", f"refusing output name {name!r}")
-        self.ensure()
-        target = self.path / name
-        if target.is_symlink():
+        # One lstat when the folder is there (a real folder, not a symlink); else create and check it.
+        # Plain os calls, no pathlib: for a tiny image this method was half of the pool child's time.
+        folder = os.fspath(self.path)
+        try:
+            ready = stat.S_ISDIR(os.lstat(folder).st_mode)
+        except OSError:
+            ready = False
+        if not ready:
+            self.ensure()
+        target = os.path.join(folder, name)
+        if os.path.islink(target):
             raise StoreError("unsafe_path", f"{target} is a symlink; not overwriting it")
-        temp = self.path / f".{name}.{secrets.token_hex(4)}.part"
+        temp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(temp, flags, 0o644)
-            with os.fdopen(fd, "wb") as out:
+            with open(fd, "wb", buffering=0) as out:
                 out.write(data)
             os.replace(temp, target)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
             raise StoreError("write_error", f"cannot write {target}: {exc.strerror}") from None
-        return target
+        return Path(target)

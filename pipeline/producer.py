@@ -96,6 +96,9 @@ class CrawlJobRequest:
         return list(dict.fromkeys(seeds)), plan
 
 
+ADMIT_CHUNK = 500  # items registered per round trip at submit (memory stays flat: one chunk at a time)
+
+
 def new_job_id() -> str:
     """Sortable and short enough to type: ``20261123-081502-3fa9c1``."""
     return time.strftime("%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)
@@ -190,17 +193,17 @@ class Producer:
                 "format": plan.format, "output_dir": str(output_dir)}  # fmt: skip
         batch_size = request.batch_size or self.settings.batch_size
         window = self.settings.job_window
+        # A batch size the user chose is kept; the default adapts to the measured cost per item.
+        fixed = request.batch_size is not None or "batch_size" in self.settings.model_fields_set
+        extra = ({"schedule": schedule} if schedule else {}) | ({} if fixed else {"adaptive": 1})
         with reachable(self.url):
-            self.ledger.create_job(
-                job_id, "images", spec, str(output_dir), window=window, batch=batch_size,
-                **({"schedule": schedule} if schedule else {}),
-            )  # fmt: skip
+            self.ledger.create_job(job_id, "images", spec, str(output_dir), window=window, batch=batch_size, **extra)
             # Items wait in the job's frontier in Redis and are sent a window at a
             # time (by us now, then by the workers as batches finish): a big job
             # never fills the queues ahead of a small one, and a lost message is
             # re-sent when its lease runs out.
             self.ledger.client.sadd(ACTIVE_CRAWLS, job_id)
-            for chunk in batched(items, batch_size):
+            for chunk in batched(items, max(batch_size, ADMIT_CHUNK)):
                 self.ledger.admit_items(job_id, [(i.id, i.src, "i" if i.is_url else "f") for i in chunk])
                 self._pump(job_id, window, batch_size)
             if self.ledger.seal(job_id):

@@ -4,19 +4,22 @@
       -> parse HTML (process pool) -> one ledger call that records the pages
          and admits what they link to
 
-Each page's result carries its discoveries to the ledger, which admits them
-atomically with the result (``lua/record.lua``): a re-delivered batch changes
-nothing, and the job can never look finished while a page is still to come.
+A batch is a session: its pages are recorded as they finish, a few at a time,
+never held back by the slowest one, and the session tops itself up from the
+job's frontier (``refill``) for a few seconds, so a crawl is not paced by the
+round trip of a task message per batch. Each page's result carries its
+discoveries to the ledger, which admits them atomically with the result
+(``lua/record.lua``): a re-delivered batch changes nothing, and the job can
+never look finished while a page is still to come.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -24,16 +27,17 @@ from typing import Any
 from pipeline.core.aggregate import ItemResult
 from pipeline.core.errors import FetchError
 from pipeline.core.fetch import Fetched, fetch_url
-from pipeline.core.html import PageInfo, parse_pages
 from pipeline.core.ssrf import AddressPolicy, current_policy
-from pipeline.core.urls import Scope, url_id
+from pipeline.core.urls import Scope
 from pipeline.politeness import Gate
 from workers.image_stages import live_spec
 from workers.job_context import request_context
+from workers.page_parse import ParsedPage, parse_for_crawl
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+SESSION_S = 3.0  # how long a batch keeps taking pages from the frontier (other jobs wait behind it)
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,8 @@ class PageEntry:
 
 
 async def _fetch_one(
-    rt: Runtime, entry: PageEntry, spec: dict[str, Any], policy: AddressPolicy, gate: Gate | None
+    rt: Runtime, entry: PageEntry, spec: dict[str, Any], scope: Scope, policy: AddressPolicy, gate: Gate | None
 ) -> tuple[PageEntry, Fetched | FetchError, float]:
-    scope = Scope.from_json(spec["scope"])
     robots = rt.robots if spec.get("robots", True) else None
 
     async def hop_gate(url: str, hop: int) -> AbstractAsyncContextManager[None] | None:
@@ -67,32 +70,27 @@ async def _fetch_one(
         current_policy.reset(token)
 
 
-def _page_payload(entry: PageEntry, fetched: Fetched, info: PageInfo, timings: dict[str, float],
-                  spec: dict[str, Any]) -> str:  # fmt: skip
-    scope = Scope.from_json(spec["scope"])
-    meta = {"depth": entry.depth, "title": info.title, "words": info.word_count, "links": len(info.links)}
+def _page_payload(entry: PageEntry, fetched: Fetched, info: ParsedPage, timings: dict[str, float]) -> str:
+    meta = {"depth": entry.depth, "title": info.title, "words": info.word_count, "links": info.links}
     if fetched.final_url != entry.url:
         meta["final_url"] = fetched.final_url
     result = ItemResult(id=entry.id, ok=True, source=entry.url, bytes_in=len(fetched.data), kind="page",
                         timings=timings, meta=meta).to_json()  # fmt: skip
-    result["_links"] = [[url_id(link, "p"), link] for link in info.links if scope.allows(link)]
-    if spec.get("images"):
-        result["_images"] = [[url_id(img, "i"), img] for img in info.images if scope.allows(img)]
-    result["_words"] = [[word, count] for word, count in info.top_words]
-    return json.dumps(result, separators=(",", ":"))
+    return json.dumps(result, separators=(",", ":"))[:-1] + info.discoveries + "}"
 
 
-def _parse_all(rt: Runtime, pages: dict[str, Fetched]) -> dict[str, PageInfo | Exception]:
-    """Parse a batch's HTML pages, spread over the pool in chunks (one round trip per chunk)."""
+def _parse_all(rt: Runtime, pages: dict[str, Fetched], spec: dict[str, Any]) -> dict[str, ParsedPage | Exception]:
+    """Parse HTML pages, spread over the pool in chunks (one round trip per chunk)."""
     ids = list(pages)
     workers = rt.processes.size
     chunks = [ids[i::workers] for i in range(workers) if ids[i::workers]]
     submit = rt.threads.submit if rt.settings.parse_pool == "threads" else (lambda *a: rt.processes.submit(*a)[1])
-    futures: list[tuple[list[str], Future[list[PageInfo]]]] = [
-        (chunk, submit(parse_pages, [(pages[i].data, pages[i].final_url, pages[i].charset) for i in chunk]))
-        for chunk in chunks
-    ]
-    parsed: dict[str, PageInfo | Exception] = {}
+    images = bool(spec.get("images"))
+    futures: list[tuple[list[str], Future[list[ParsedPage]]]] = []
+    for chunk in chunks:
+        bodies = [(pages[i].data, pages[i].final_url, pages[i].charset) for i in chunk]
+        futures.append((chunk, submit(parse_for_crawl, bodies, spec["scope"], images)))
+    parsed: dict[str, ParsedPage | Exception] = {}
     for chunk, future in futures:
         try:
             parsed.update(zip(chunk, future.result(timeout=rt.settings.task_deadline_s), strict=True))
@@ -101,20 +99,75 @@ def _parse_all(rt: Runtime, pages: dict[str, Fetched]) -> dict[str, PageInfo | E
     return parsed
 
 
-def crawl_batch(rt: Runtime, job_id: str, entries: Sequence[PageEntry]) -> tuple[int, bool]:
-    """Fetch, parse and record a batch of pages; returns (items counted, job ended)."""
+Outcome = tuple[PageEntry, Fetched | FetchError, float]
+Refill = Callable[[int], list[PageEntry]]
+
+
+def crawl_batch(
+    rt: Runtime, job_id: str, entries: Sequence[PageEntry], refill: Refill | None = None
+) -> tuple[int, bool]:
+    """Fetch, parse and record pages as they finish; returns (items counted, job ended).
+
+    ``refill(n)`` claims up to ``n`` more pages of the job; it is called as
+    pages finish while the session is young, to keep the job's concurrency in
+    flight.
+    """
     spec = live_spec(rt, job_id)
     if spec is None:
         return 0, False
     policy, gate = request_context(rt, job_id, spec)
+    scope = Scope.from_json(spec["scope"])
+    started = time.monotonic()
+    deadline = started + rt.settings.task_deadline_s
+    target = max(len(entries), int(spec.get("concurrency", 0)))
+    pending: dict[Future[Outcome], PageEntry] = {}
 
-    async def fetch_all() -> list[tuple[PageEntry, Fetched | FetchError, float]]:
-        return await asyncio.gather(*(_fetch_one(rt, e, spec, policy, gate) for e in entries))
+    def start(batch: Sequence[PageEntry]) -> None:
+        for entry in batch:
+            pending[rt.loop.submit(_fetch_one(rt, entry, spec, scope, policy, gate))] = entry
 
-    outcomes = rt.loop.run(fetch_all(), timeout=rt.settings.task_deadline_s)
+    def top_up() -> bool:
+        """Claim pages up to the target while the session is young; True if fewer came than asked."""
+        wanted = target - len(pending)
+        if refill is None or wanted <= 0 or time.monotonic() - started >= SESSION_S:
+            return False
+        more = refill(wanted)
+        start(more)
+        return len(more) < wanted
+
+    start(entries)
+    counted = 0
+    while pending:
+        done, _ = wait(pending, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+        if done:
+            outcomes = [future.result() for future in done]
+        else:  # past the deadline: what is still running fails, so the job still ends
+            late = FetchError("deadline", "the batch ran past its deadline")
+            outcomes = [(entry, late, time.monotonic() - started) for entry in pending.values()]
+            for future in pending:
+                future.cancel()
+            done = set(pending)
+        for future in done:
+            del pending[future]
+        # Top up before recording, so fetching goes on meanwhile; once more after, if the
+        # frontier ran dry: this recording may have admitted the pages to go on with.
+        short = top_up()
+        added, finished = _record(rt, job_id, spec, outcomes)
+        counted += added
+        if finished:  # anything still pending was recorded by another delivery
+            for future in pending:
+                future.cancel()
+            return counted, True
+        if short:
+            top_up()
+    return counted, False
+
+
+def _record(rt: Runtime, job_id: str, spec: dict[str, Any], outcomes: list[Outcome]) -> tuple[int, bool]:
+    """Parse the HTML among ``outcomes`` and record them all in one ledger call."""
     rt.metrics.observe_io("fetch", sum(seconds for _, _, seconds in outcomes), len(outcomes))
     html = {e.id: f for e, f, _ in outcomes if isinstance(f, Fetched) and f.content_type in HTML_TYPES}
-    parsed = _parse_all(rt, html) if html else {}
+    parsed = _parse_all(rt, html, spec) if html else {}
     payload: list[str] = []
     for entry, outcome, seconds in outcomes:
         timings = {"queue": entry.queue_s, "fetch": seconds}
@@ -137,12 +190,12 @@ def crawl_batch(rt: Runtime, job_id: str, entries: Sequence[PageEntry]) -> tuple
                 rt.metrics.observe(rt.processes.slot_of(info.pid), "parse", info.seconds)
             else:
                 rt.metrics.observe_io("parse", info.seconds)
-            payload.append(_page_payload(entry, outcome, info, timings, spec))
+            payload.append(_page_payload(entry, outcome, info, timings))
         else:
             meta = {"depth": entry.depth, "content_type": outcome.content_type}
             other = ItemResult(id=entry.id, ok=True, source=entry.url, bytes_in=len(outcome.data), kind="other",
                                timings=timings, meta=meta)  # fmt: skip
             payload.append(json.dumps(other.to_json()))
     counted, finished = rt.ledger.record_raw(job_id, payload)
-    rt.ledger.advance(job_id, "fetched", len(entries))
+    rt.ledger.advance(job_id, "fetched", len(outcomes))
     return counted, finished

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -28,10 +28,10 @@ from pipeline.core.document import FINAL_STATES
 from pipeline.core.errors import FetchError, ItemError
 from pipeline.core.fetch import fetch_url
 from pipeline.core.imaging import TransformPlan
-from pipeline.core.names import output_name
+from pipeline.core.names import output_name, source_stem
 from pipeline.core.sources import Item
 from pipeline.core.ssrf import current_policy
-from workers.child import Rendered, render
+from workers.chunk import Outcome, render_chunk
 from workers.job_context import item_kind, request_context
 from workers.runtime import Runtime
 
@@ -111,18 +111,49 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
             handoff.append(Fetched(item.id, item.src, seconds, queue_s))
     if blobs:
         rt.blobs.put_many(blobs, rt.settings.blob_ttl_s)
-    rt.ledger.advance(job_id, "fetched", len(items))
-    _, finished = rt.ledger.record(job_id, failures)
+    _, finished = rt.ledger.record(job_id, failures, progress={"fetched": len(items)})
     return handoff, finished
+
+
+class ItemCost:
+    """A running estimate of one item's time in a pool child (read + transform + write).
+
+    It sizes pool calls: items that cost a fraction of a pool call's own
+    overhead (~0.2 ms) go in chunks of about ``CHUNK_S`` of work; photos
+    (several ms each) keep one call per item, which balances the pool best.
+    One per worker process; threads update it without a lock (a lost update
+    only delays the estimate).
+    """
+
+    CHUNK_S = 0.005
+    MAX_CHUNK = 64
+
+    def __init__(self) -> None:
+        self.seconds: float | None = None  # unknown until the first items come back: one per call
+
+    def observe(self, seconds: float, items: int) -> None:
+        if items:
+            mean = seconds / items
+            self.seconds = mean if self.seconds is None else 0.8 * self.seconds + 0.2 * mean
+
+    def chunk_size(self, items: int, processes: int) -> int:
+        if self.seconds is None or items <= 1:
+            return 1
+        fits = int(self.CHUNK_S / max(self.seconds, 1e-6))
+        return max(1, min(fits, self.MAX_CHUNK, -(-items // processes)))
+
+
+ITEM_COST = ItemCost()
+Call = list[tuple[Fetched, dict[str, Any]]]  # the items of one pool call, with their timings
 
 
 class _Batch:
     """The state of one transform batch while its pool calls are in flight.
 
-    Each item is one call into the pool (``workers.child.render``): the child
-    reads a local file (or takes fetched bytes), transforms and writes the
-    output itself. Output names are claimed for the whole batch up front, in
-    one Redis round trip.
+    Items go to the pool in chunks (``workers.chunk.render_chunk``, sized by
+    ``ItemCost``): the child reads a local file (or takes fetched bytes),
+    transforms and writes the output itself. Output names are claimed for the
+    whole batch up front, in one Redis round trip.
     """
 
     def __init__(self, rt: Runtime, job_id: str, spec: dict[str, Any]) -> None:
@@ -130,16 +161,14 @@ class _Batch:
         self.plan = TransformPlan.from_json(spec["plan"])
         self.plan_json = self.plan.to_json()
         self.out_dir = str(spec["output_dir"])
-        self.pending: dict[Future[Any], tuple[Fetched, dict[str, Any]]] = {}
+        self.pending: dict[Future[Any], Call] = {}
         self.results: list[ItemResult] = []
         self.attempts: dict[str, int] = {}
         self.kind = item_kind(spec)
         self.names: dict[str, str] = {}
 
     def claim_names(self, items: Sequence[Fetched]) -> None:
-        ext = self.plan.extension
-        wanted = [(i.id, output_name(i.src, ext), output_name(i.src, ext, i.id[:8]), output_name(i.src, ext, i.id))
-                  for i in items]  # fmt: skip
+        wanted = [_names(i, self.plan.extension) for i in items]
         self.names = dict(zip([i.id for i in items], self.rt.ledger.claim_names(self.job_id, wanted), strict=True))
 
     def fail(self, item: Fetched, error: ItemError, timings: dict[str, Any]) -> None:
@@ -148,57 +177,103 @@ class _Batch:
             bytes_in=int(timings.get("bytes_in", 0)), kind=self.kind,
         ))  # fmt: skip
 
-    def submit(self, item: Fetched, source: str | bytes, timings: dict[str, Any]) -> None:
-        self.attempts[item.id] = self.attempts.get(item.id, 0) + 1
-        args = (source, self.plan_json, self.out_dir, self.names[item.id], self.rt.settings.max_body_bytes)
+    def submit_all(self, calls: Sequence[tuple[Fetched, str | bytes, dict[str, Any]]]) -> None:
+        """First attempt of each item, in chunks of about ``ItemCost.CHUNK_S`` of work."""
+        size = ITEM_COST.chunk_size(len(calls), self.rt.processes.size)
+        for start in range(0, len(calls), size):
+            self.submit(calls[start : start + size])
+
+    def submit(self, calls: Sequence[tuple[Fetched, str | bytes, dict[str, Any]]]) -> None:
+        pairs = []
+        for item, source, timings in calls:
+            self.attempts[item.id] = self.attempts.get(item.id, 0) + 1
+            timings["source"] = source
+            pairs.append((source, self.names[item.id]))
+        args = (pairs, self.plan_json, self.out_dir, self.rt.settings.max_body_bytes)
         generation: int | None
-        if self.attempts[item.id] > 1:  # a retry after a crash runs alone: a poison neighbour cannot fail it
-            generation, future = None, self.rt.processes.isolated(render, *args)
+        if any(self.attempts[item.id] > 1 for item, _, _ in calls):
+            # A retry after a crash runs alone: a poison neighbour cannot fail it.
+            generation, future = None, self.rt.processes.isolated(render_chunk, *args)
         else:
-            generation, future = self.rt.processes.submit(render, *args)
-        timings["generation"], timings["source"] = generation, source
-        self.pending[future] = (item, timings)
+            generation, future = self.rt.processes.submit(render_chunk, *args)
+        for _, _, timings in calls:
+            timings["generation"] = generation
+        self.pending[future] = [(item, timings) for item, _, timings in calls]
 
     def on_done(self, future: Future[Any]) -> None:
-        item, timings = self.pending.pop(future)
+        call = self.pending.pop(future)
         try:
-            done: Rendered = future.result()
+            outcomes: list[Outcome] = future.result()
         except BrokenProcessPool:
-            self._crashed(item, timings)
-            return
-        except ItemError as exc:
-            self.fail(item, exc, timings)
+            for item, timings in call:
+                self._crashed(item, timings)
             return
         except Exception as exc:
-            log.exception("unexpected error rendering", extra={"item": item.id})
-            self.fail(item, ItemError("transform_error", f"{type(exc).__name__}: {exc}"), timings)
+            log.exception("unexpected error rendering", extra={"items": len(call)})
+            for item, timings in call:
+                self.fail(item, ItemError("transform_error", f"{type(exc).__name__}: {exc}"), timings)
             return
-        timings.pop("source", None)
-        if "://" not in item.src:
-            timings["fetch"] = done.read_s
-        timings.update(transform=done.transform_s, store=done.write_s)
-        isolated = timings.get("generation") is None  # a one-off child has no slot of its own
-        slot = 0 if isolated else self.rt.processes.slot_of(done.pid)
+        busy = {"fetch": 0.0, "transform": 0.0, "store": 0.0}
+        slot, rendered = 0, 0
+        for (item, timings), done in zip(call, outcomes, strict=True):
+            timings.pop("source", None)
+            if isinstance(done, ItemError):
+                self.fail(item, done, timings)
+                continue
+            if "://" not in item.src:
+                timings["fetch"] = done.read_s
+                busy["fetch"] += done.read_s
+            timings.update(transform=done.transform_s, store=done.write_s)
+            busy["transform"] += done.transform_s
+            busy["store"] += done.write_s
+            isolated = timings.get("generation") is None  # a one-off child has no slot of its own
+            slot = 0 if isolated else self.rt.processes.slot_of(done.pid)
+            rendered += 1
+            self.results.append(ItemResult(
+                id=item.id, ok=True, source=item.src, output=self.names[item.id], bytes_in=done.bytes_in,
+                bytes_out=done.bytes_out, format=self.plan.format, width=done.width, height=done.height,
+                timings=_stage_times(timings), slot=slot, kind=self.kind,
+                meta={"cached": True} if done.cached else {},
+            ))  # fmt: skip
         # The child read (a local file), transformed and wrote: all of it busy time on that core.
-        if "://" not in item.src:
-            self.rt.metrics.observe(slot, "fetch", done.read_s)
-        self.rt.metrics.observe(slot, "transform", done.transform_s)
-        self.rt.metrics.observe(slot, "store", done.write_s)
-        self.results.append(ItemResult(
-            id=item.id, ok=True, source=item.src, output=self.names[item.id], bytes_in=done.bytes_in,
-            bytes_out=done.bytes_out, format=self.plan.format, width=done.width, height=done.height,
-            timings=_stage_times(timings), slot=slot, kind=self.kind,
-        ))  # fmt: skip
+        local = sum(1 for item, _ in call if "://" not in item.src)
+        for stage, seconds in busy.items():
+            count = local if stage == "fetch" else rendered
+            if count:
+                self.rt.metrics.observe(slot, stage, seconds, count)
+        ITEM_COST.observe(sum(busy.values()), rendered)
 
     def _crashed(self, item: Fetched, timings: dict[str, Any]) -> None:
-        """A pool child died: rebuild the pool and retry, up to the attempt cap."""
+        """A pool child died: rebuild the pool and retry the item alone, up to the attempt cap."""
         if timings["generation"] is not None:
             self.rt.processes.recover(int(timings["generation"]))
         source = timings.pop("source")
         if self.attempts.get(item.id, 0) >= self.rt.settings.transform_attempts:
             self.fail(item, ItemError("worker_crashed", "the image process died on every attempt"), timings)
             return
-        self.submit(item, source, timings)
+        self.submit([(item, source, timings)])
+
+    def wait(self, deadline: float) -> None:
+        """Collect every call (retries included) until done or ``deadline`` (monotonic)."""
+        while self.pending:
+            try:
+                for future in as_completed(list(self.pending), timeout=max(0.0, deadline - time.monotonic())):
+                    self.on_done(future)
+            except TimeoutError:
+                for future, call in list(self.pending.items()):
+                    future.cancel()
+                    for item, timings in call:
+                        self.fail(item, ItemError("deadline", "the batch ran past its deadline"), timings)
+                self.pending.clear()
+
+
+def _names(item: Fetched, ext: str) -> tuple[str, str, str, str]:
+    """(id, name, name with a short hash, name with the whole id): what ``claim_names`` may pick."""
+    if not (item.id.isascii() and item.id.isalnum()):  # not one of our hex ids: the general rule
+        return (item.id, output_name(item.src, ext), output_name(item.src, ext, item.id[:8]),
+                output_name(item.src, ext, item.id))  # fmt: skip
+    stem = source_stem(item.src)  # once, not three times (it parses the source)
+    return item.id, f"{stem}{ext}", f"{stem}-{item.id[:8]}{ext}", f"{stem}-{item.id}{ext}"
 
 
 def _stage_times(timings: dict[str, Any]) -> dict[str, float]:
@@ -214,33 +289,23 @@ def transform_batch(rt: Runtime, job_id: str, entries: Sequence[Fetched]) -> tup
     batch.claim_names(entries)
     url_items = [e for e in entries if "://" in e.src]
     blobs = rt.blobs.get_many([blob_key(job_id, e.id) for e in url_items])
+    calls: list[tuple[Fetched, str | bytes, dict[str, Any]]] = []
     for entry, data in zip(url_items, blobs, strict=True):
         timings: dict[str, Any] = {"queue": entry.queue_s, "fetch": entry.fetch_s}
         if data is None:
             batch.fail(entry, FetchError("blob_missing", "fetched bytes expired or were lost"), timings)
         else:
             timings["bytes_in"] = len(data)
-            batch.submit(entry, data, timings)
+            calls.append((entry, data, timings))
     del blobs
-    for entry in entries:
-        if "://" not in entry.src:
-            batch.submit(entry, entry.src, {"queue": entry.queue_s, "fetch": entry.fetch_s})
-    deadline = time.monotonic() + rt.settings.task_deadline_s
-    while batch.pending:
-        done, _ = wait(list(batch.pending), timeout=max(0.0, deadline - time.monotonic()),
-                       return_when=FIRST_COMPLETED)  # fmt: skip
-        if not done:
-            for future, (item, timings) in list(batch.pending.items()):
-                future.cancel()
-                batch.fail(item, ItemError("deadline", "the batch ran past its deadline"), timings)
-            batch.pending.clear()
-            break
-        for future in done:
-            batch.on_done(future)
-    counted, finished = rt.ledger.record(job_id, batch.results)
-    rt.ledger.advance(job_id, "transformed", len(entries))
+    calls += [(e, e.src, {"queue": e.queue_s, "fetch": e.fetch_s}) for e in entries if "://" not in e.src]
+    batch.submit_all(calls)
+    del calls
+    batch.wait(time.monotonic() + rt.settings.task_deadline_s)
+    progress = {"transformed": len(entries)}
     if len(entries) > len(url_items):  # local files are "fetched" (read) here
-        rt.ledger.advance(job_id, "fetched", len(entries) - len(url_items))
+        progress["fetched"] = len(entries) - len(url_items)
+    counted, finished = rt.ledger.record(job_id, batch.results, progress=progress)
     if url_items:
         rt.blobs.delete_many([blob_key(job_id, e.id) for e in url_items])
     return counted, finished

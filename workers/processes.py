@@ -33,6 +33,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from workers import result_cache
 from workers.orphans import die_with_parent
 
 # glibc malloc: keep big image buffers on the heap instead of mmap/munmap per
@@ -57,12 +58,13 @@ CRASH_ONCE = b"PIPELINE-TEST-CRASH-ONCE"
 _crash_dir: str | None = None
 
 
-def _child_init(crash_dir: str | None = None) -> None:
+def _child_init(crash_dir: str | None = None, cache: result_cache.CacheSettings | None = None) -> None:
     global _crash_dir
     die_with_parent()  # the forkserver's own setting is not inherited across fork
     tune_malloc()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _crash_dir = crash_dir
+    result_cache.install(cache)
 
 
 def _with_crash_hook(fn: Callable[..., Any], *args: Any) -> Any:
@@ -95,9 +97,11 @@ class ProcessPool:
         size: int,
         preload: tuple[str, ...] = ("workers.forkserver_guard", "pipeline.core.imaging", "workers.child"),
         crash_dir: str | None = None,
+        cache: result_cache.CacheSettings | None = None,
     ) -> None:
         self.size = size
         self.crash_dir = crash_dir
+        self.cache = cache  # the result cache the children use (None: off)
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(list(preload))
         self._lock = threading.Lock()
@@ -108,7 +112,7 @@ class ProcessPool:
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            self.size, mp_context=self._context, initializer=_child_init, initargs=(self.crash_dir,)
+            self.size, mp_context=self._context, initializer=_child_init, initargs=(self.crash_dir, self.cache)
         )
 
     def _call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -147,7 +151,7 @@ class ProcessPool:
     def isolated(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run one call alone in a one-off child: if that child dies, the call itself killed it."""
         executor = ProcessPoolExecutor(1, mp_context=self._context, initializer=_child_init,
-                                       initargs=(self.crash_dir,))  # fmt: skip
+                                       initargs=(self.crash_dir, self.cache))  # fmt: skip
         future = executor.submit(*self._call(fn, args))
         future.add_done_callback(lambda _: executor.shutdown(wait=False))
         return future

@@ -29,6 +29,7 @@ from workers.heartbeat import Heartbeat, core_figures
 from workers.loop import EventLoopThread
 from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
+from workers.result_cache import CacheSettings
 from workers.robots_cache import RobotsCache
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ class Runtime:
     @classmethod
     def start(cls, settings: Settings, redis_url: str, node: str, info: dict[str, Any]) -> Runtime:
         """Build every pool once; ``info`` is what the binding wants shown in `workers`."""
-        processes = ProcessPool(settings.pool_processes, crash_dir=settings.test_crash_dir)
+        cache = CacheSettings.of(settings, redis_url)
+        processes = ProcessPool(settings.pool_processes, crash_dir=settings.test_crash_dir, cache=cache)
         processes.warm_up()  # before our own threads exist, and so the first batch is fast
         loop = EventLoopThread()
         loop.start()

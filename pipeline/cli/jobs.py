@@ -220,10 +220,7 @@ def status(ctx: CliContext, job_id: str, as_json: bool) -> int:
     if as_json:
         _emit_json(doc)
     else:
-        images = doc.get("items", doc["images"])
-        done = images["ok"] + images["failed"]
-        render.out.print(f"{job_id}  {doc['kind']}  {render.state_text(doc['state'])}  {done}/{images['total']} done"
-                         f"  ({images['failed']} failed)  {doc['elapsed_s']:.1f} s")  # fmt: skip
+        render.out.print(render.status_line(doc))
     return 1 if doc["state"] in ("failed", "cancelled") else 0
 
 

@@ -61,6 +61,8 @@ def report(doc: Mapping[str, Any]) -> None:
                   + (f", {images['pending']} pending" if images.get("pending") else ""))  # fmt: skip
     for reason, count in doc["failures"].items():
         table.add_row("", f"  {reason}: {count}")
+    if doc.get("cache_hits"):
+        table.add_row("cache", f"{doc['cache_hits']} outputs reused from the result cache (not transformed again)")
     table.add_row("bytes", f"{human_bytes(doc['bytes_in'])} in, {human_bytes(doc['bytes_out'])} out")
     table.add_row("elapsed", f"{doc['elapsed_s']:.2f} s ({doc['items_per_s']:.1f} items/s)")
     timings = doc["timings"]
@@ -72,6 +74,15 @@ def report(doc: Mapping[str, Any]) -> None:
         table.add_row("top words", ", ".join(f"{w} ({n})" for w, n in doc["top_words"][:10]))
     table.add_row("outputs", str(doc["output_dir"]))
     err.print(table)
+
+
+def status_line(doc: Mapping[str, Any]) -> str:
+    """`pipeline status`: one line on where a job stands."""
+    images = doc.get("items", doc["images"])
+    done = images["ok"] + images["failed"]
+    cached = f", {doc['cache_hits']} cached" if doc.get("cache_hits") else ""
+    return (f"{doc['job_id']}  {doc['kind']}  {state_text(doc['state'])}  {done}/{images['total']} done"
+            f"  ({images['failed']} failed{cached})  {doc['elapsed_s']:.1f} s")  # fmt: skip
 
 
 def failures(results: Iterable[Mapping[str, Any]]) -> None:

@@ -112,6 +112,8 @@ class Totals:
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     capped: int = 0
     beyond_depth: int = 0
+    # Items whose output came from the result cache (``meta.cached``), not a transform.
+    cache_hits: int = 0
 
     @classmethod
     def of(cls, ledger: Mapping[str, ItemResult]) -> Totals:
@@ -125,6 +127,8 @@ class Totals:
             self.ok += 1
             if result.format:
                 self.formats[result.format] += 1
+            if result.meta.get("cached") is True:
+                self.cache_hits += 1
         else:
             self.failed += 1
             self.failures[result.reason or "error"] += 1
@@ -155,6 +159,7 @@ class Totals:
             elif key.startswith(("ok:", "failed:")):
                 outcome, kind = key.split(":", 1)
                 totals.by_kind.setdefault(kind, {"ok": 0, "failed": 0})[outcome] = int(value)
-            elif key in ("ok", "failed", "bytes_in", "bytes_out", "duplicates", "unexpected", "capped", "beyond_depth"):
+            elif key in ("ok", "failed", "bytes_in", "bytes_out", "duplicates", "unexpected", "capped", "beyond_depth",
+                         "cache_hits"):  # fmt: skip
                 setattr(totals, key, int(value))
         return totals

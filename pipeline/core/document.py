@@ -73,6 +73,7 @@ def build_document(
         "output_dir": meta.output_dir,
         "report": meta.report,
         "outputs": {"formats": dict(sorted(totals.formats.items()))},
+        "cache_hits": totals.cache_hits,  # outputs reused from the result cache, not transformed again
         "timings": timings,
         "ledger": {"duplicates": totals.duplicates, "unexpected": totals.unexpected},
         "created_at": meta.created_at,

@@ -1,15 +1,20 @@
 -- Hand out crawl items to send as tasks: expired leases first (their task was
--- lost or its worker died), then images, then pages of the shallowest depth
--- still waiting, but only once no page of a smaller depth is in flight. That
--- barrier makes every page's depth its breadth-first depth, so --max-depth
--- means what it says however many workers race. A window bounds what is in
+-- lost or its worker died), then images, then pages, shallowest first. Pages
+-- do not wait for shallower ones to finish: record.lua corrects a depth when
+-- a shorter path turns up later (see admit.lua), so one slow page does not
+-- stall the crawl. While many recorded pages are still unsettled (their links
+-- kept in Redis for such corrections), only pages within one level of the
+-- shallowest open page go out, which are settled when recorded: that bounds
+-- the memory a crawl stuck on a slow page can use. A window bounds what is in
 -- flight, so cancelling is quick and leases measure work, not queueing.
--- KEYS: job, frontier, inflight, leases, urls     ARGV: now, lease_s, default window
+-- KEYS: job, frontier, inflight, leases, urls, unsettled
+-- ARGV: now, lease_s, default window, min window, image batch size, limit (0: the window's room)
 -- (a job's own `window` field, set at submit from its concurrency, wins)
 -- Returns a flat list of {id, url, depth, kind} JSON strings.
-local job, frontier, inflight, leases, urls = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local UNSETTLED_LIMIT = 5000
+local job, frontier, inflight, leases, urls, unsettled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now, lease_s = tonumber(ARGV[1]), tonumber(ARGV[2])
-local window = tonumber(redis.call('HGET', job, 'window') or ARGV[3])
+local window = math.max(tonumber(redis.call('HGET', job, 'window') or ARGV[3]), tonumber(ARGV[4] or 0))
 local state = redis.call('HGET', job, 'state')
 if state ~= 'queued' and state ~= 'running' then
   return {}
@@ -23,27 +28,58 @@ local function hand_out(id)
     out[#out + 1] = cjson.encode({id, u[1], u[2], u[3]})
   end
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, window)) do
-  hand_out(id)
+-- A crawl batch topping itself up (a limit, ARGV[6]) claims no more pages than it
+-- can start, images only in whole batches, and leaves expired leases to the pump.
+local limit = tonumber(ARGV[6] or 0)
+local topping_up = limit > 0
+if not topping_up then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, window)) do
+    hand_out(id)
+  end
 end
 local room = window - redis.call('ZCARD', leases)
 if room <= 0 then
   return out
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', frontier, -1, -1, 'LIMIT', 0, room)) do
+-- Images go out in whole batches (ARGV[5], an image job's batch size) while
+-- more wait than fit: handing out only the room one finished batch left would
+-- split the job into ever smaller batches.
+local take, batch = room, math.min(tonumber(ARGV[5] or 1), window)
+if batch > 1 and redis.call('ZCOUNT', frontier, -1, -1) > room then
+  take = room - room % batch
+end
+if topping_up then
+  take = math.min(room, redis.call('ZCOUNT', frontier, -1, -1))
+  take = take - take % batch
+end
+for _, id in ipairs(take > 0 and redis.call('ZRANGEBYSCORE', frontier, -1, -1, 'LIMIT', 0, take) or {}) do
   redis.call('ZREM', frontier, id)
   hand_out(id)
   room = room - 1
 end
-local lowest = redis.call('ZRANGEBYSCORE', frontier, 0, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-if room > 0 and #lowest > 0 then
-  local depth = tonumber(lowest[2])
-  if redis.call('ZCOUNT', inflight, '-inf', '(' .. depth) == 0 then
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', frontier, depth, depth, 'LIMIT', 0, room)) do
-      redis.call('ZREM', frontier, id)
-      redis.call('ZADD', inflight, depth, id)
-      hand_out(id)
-    end
+if topping_up then
+  room = math.min(room, limit)
+end
+if room <= 0 then
+  return out
+end
+local waiting = redis.call('ZRANGEBYSCORE', frontier, 0, '+inf', 'WITHSCORES', 'LIMIT', 0, room)
+if #waiting == 0 then
+  return out
+end
+local deepest = math.huge
+if redis.call('ZCARD', unsettled) >= UNSETTLED_LIMIT then
+  deepest = tonumber(waiting[2]) + 1
+  local running = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
+  if #running > 0 then deepest = math.min(deepest, tonumber(running[2]) + 1) end
+end
+for i = 1, #waiting, 2 do
+  local id, depth = waiting[i], tonumber(waiting[i + 1])
+  if depth > deepest then
+    break
   end
+  redis.call('ZREM', frontier, id)
+  redis.call('ZADD', inflight, depth, id)
+  hand_out(id)
 end
 return out

@@ -3,12 +3,16 @@
 -- A crawl page's result also carries what it discovered (_links, _images,
 -- _words): admitted in this same call, so a page is never "done" before its
 -- children are known, and the job cannot end while anything is still to come.
--- KEYS: job, items, done, stats, urls, frontier, inflight, leases, words
+-- A page's depth is read from `urls` (it may have been lowered since dispatch).
+-- KEYS: job, items, done, stats, urls, frontier, inflight, leases, words, links, unsettled, beyond
 -- ARGV: now, result-json...
 -- Returns {newly_recorded, finished_by_this_call}
 local job, items, done, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local urls, frontier, inflight, leases, words = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local now = ARGV[1]
+local crawl = {job = job, items = items, done = done, stats = stats, urls = urls, frontier = frontier,
+  inflight = inflight, links = KEYS[10], unsettled = KEYS[11], beyond = KEYS[12]}
+local low = nil  -- lowest_open(crawl) before this call, once a crawl page is seen
 
 local function present(v)
   return v ~= nil and v ~= cjson.null and v ~= ''
@@ -19,6 +23,10 @@ for i = 2, #ARGV do
   local r = cjson.decode(ARGV[i])
   local links, images, page_words = r._links, r._images, r._words
   r._links, r._images, r._words = nil, nil, nil
+  local depth = page_depth(crawl, r)
+  if depth and not low then
+    low = lowest_open(crawl_limits(crawl))
+  end
   redis.call('ZREM', inflight, r.id)
   redis.call('ZREM', leases, r.id)
   if redis.call('SISMEMBER', items, r.id) == 0 then
@@ -34,6 +42,9 @@ for i = 2, #ARGV do
     if r.ok then
       if present(r.format) then
         redis.call('HINCRBY', stats, 'fmt:' .. r.format, 1)
+      end
+      if type(r.meta) == 'table' and r.meta.cached == true then
+        redis.call('HINCRBY', stats, 'cache_hits', 1)
       end
     else
       local reason = 'error'
@@ -52,18 +63,8 @@ for i = 2, #ARGV do
         redis.call('ZINCRBY', words, pair[2], pair[1])
       end
     end
-    local parent = redis.call('HGET', urls, r.id)
-    local depth = 0
-    if parent then depth = tonumber(cjson.decode(parent)[2]) + 1 end
-    if type(links) == 'table' then
-      for _, link in ipairs(links) do
-        admit(job, items, urls, frontier, stats, link[1], link[2], depth, 'p')
-      end
-    end
-    if type(images) == 'table' then
-      for _, image in ipairs(images) do
-        admit(job, items, urls, frontier, stats, image[1], image[2], depth, 'i')
-      end
+    if depth then
+      discovered(crawl, r.id, depth, links, images, low)
     end
   else
     redis.call('HINCRBY', stats, 'duplicates', 1)
@@ -74,5 +75,8 @@ if redis.call('HGET', job, 'state') == 'queued' then
 end
 if redis.call('HEXISTS', job, 'total') == 1 then
   redis.call('HSET', job, 'total', redis.call('SCARD', items))
+end
+if low then
+  settle(crawl)
 end
 return {added, maybe_finish(job, stats, now)}
