@@ -22,9 +22,13 @@ def bench(what: str, options: tuple[str, ...]) -> int:
       images    image stage through the pipeline vs a raw multiprocessing.Pool
       batching  batch size 1 vs the default
       latency   one image, submit -> result, on a warm worker
-      crawl     the demo site vs a raw aiohttp crawler (and Scrapy, if installed)
+      crawl     the demo site vs a raw aiohttp crawler and Scrapy
+      tiny      20,000 tiny images vs Celery with one task per item
+      scaling   1 vs 2 pool processes on the CPU stage
+      memory    peak RSS of producer, worker and pool for 10x the items
+      cache     the same job cold and warm (result cache)
       pools     each stage's own work sequential / threads / processes / asyncio,
-                with an Amdahl fit and PNG plots (matplotlib: pip install -e '.[bench]')
+                with an Amdahl fit and PNG plots (make bench installs matplotlib)
       all       everything but pools (default)
 
     WHAT is checked by the runner (`python -m benchmarks --help` lists every one).
