@@ -239,4 +239,6 @@ def test_flower_without_a_configured_password_generates_one_prints_it_once_and_s
         code = flower.process.wait(15)
     assert code == 0, flower.log()
     assert flower.log().count(flower.password) == 1, "the password is shown once"
-    assert flower.log().rstrip().endswith("stopped")
+    # Flower's event thread may still log a line after ours (a kombu reconnect), so not "endswith".
+    lines = flower.log().splitlines()
+    assert "stopped" in lines and lines.index("stopped") > lines.index("ready - Ctrl-C stops Flower")
