@@ -18,16 +18,15 @@ write byte-identical outputs. Writes ``results/cache.json``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks import data
 from benchmarks.harness import Cluster
+from benchmarks.saving import run_and_save
 from pipeline.core.cache_key import CACHE_PREFIX
 
 OPS, FORMAT = "thumbnail:256", "webp"
@@ -173,12 +172,4 @@ def report(results: dict[str, Any], console: Any) -> None:
 
 
 def main(repeat: int, quick: bool, console: Any) -> int:
-    started = time.time()
-    results = run(repeat, quick, console.log)
-    results["command"] = "python -m benchmarks cache" + (" --quick" if quick else "") + f" --repeat {repeat}"
-    results["duration_s"] = round(time.time() - started, 1)
-    path = data.RESULTS / "cache.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    report(results, console)
-    console.print(f"wrote {path} ({results['duration_s']:.0f} s)")
-    return 0
+    return run_and_save("cache", run, report, repeat, quick, console)

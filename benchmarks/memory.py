@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.saving import run_and_save
+
 SAMPLE_S = 0.2
 SIZES = (10_000, 100_000)
 OPS, FORMAT = "grayscale", "png"
@@ -189,17 +191,7 @@ def report(results: dict[str, Any], console: Any) -> None:
 
 
 def main(repeat: int, quick: bool, console: Any) -> int:
-    from benchmarks import data
-
-    started = time.time()
-    results = run(repeat, quick, console.log)
-    results["command"] = "python -m benchmarks memory" + (" --quick" if quick else "")
-    results["duration_s"] = round(time.time() - started, 1)
-    path = data.RESULTS / "memory.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    report(results, console)
-    console.print(f"wrote {path} ({results['duration_s']:.0f} s)")
-    return 0
+    return run_and_save("memory", run, report, repeat, quick, console, uses_repeat=False)
 
 
 def _produce(url: str, home: str, folder: str, out: str) -> None:

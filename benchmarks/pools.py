@@ -40,6 +40,7 @@ import aiohttp
 
 from benchmarks import data
 from benchmarks.amdahl import fit_serial_fraction, speedup
+from benchmarks.saving import run_and_save
 from pipeline.core.aggregate import ItemResult, Totals, merge, record
 from pipeline.core.html import parse_page
 from pipeline.core.imaging import TransformPlan, transform_image
@@ -296,19 +297,13 @@ def report(results: dict[str, Any], console: Any) -> None:
     console.print(table)
 
 
-def main(repeat: int, quick: bool, console: Any) -> int:
-    started = time.time()
-    results = run(repeat, quick, console.log)
-    results["command"] = "python -m benchmarks pools" + (" --quick" if quick else "") + f" --repeat {repeat}"
-    results["duration_s"] = round(time.time() - started, 1)
-    data.RESULTS.mkdir(parents=True, exist_ok=True)
+def _plot(results: dict[str, Any]) -> str:
     from benchmarks.plots import plot_stages
 
     pictures = plot_stages(results["stages"], CORES, data.RESULTS)
     results["plots"] = [str(p) for p in pictures]
-    path = data.RESULTS / "pools.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    report(results, console)
-    console.print(f"wrote {path}" + (f" and {len(pictures)} plots" if pictures else
-                                     " (no plots: pip install -e '.[bench]' for matplotlib)"))  # fmt: skip
-    return 0
+    return f" and {len(pictures)} plots" if pictures else " (no plots: pip install -e '.[bench]' for matplotlib)"
+
+
+def main(repeat: int, quick: bool, console: Any) -> int:
+    return run_and_save("pools", run, report, repeat, quick, console, finish=_plot)

@@ -11,11 +11,9 @@ order rotating per round; ratios of medians.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 from benchmarks import data
 from benchmarks.harness import Cluster
 from benchmarks.raw import RawPool
+from benchmarks.saving import run_and_save
 from pipeline.core.imaging import TransformPlan
 from pipeline.core.ops import parse_format, parse_ops
 
@@ -121,12 +120,4 @@ def report(results: dict[str, Any], console: Any) -> None:
 
 
 def main(repeat: int, quick: bool, console: Any) -> int:
-    started = time.time()
-    results = run(repeat, quick, console.log)
-    results["command"] = "python -m benchmarks scaling" + (" --quick" if quick else "") + f" --repeat {repeat}"
-    results["duration_s"] = round(time.time() - started, 1)
-    path = data.RESULTS / "scaling.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    report(results, console)
-    console.print(f"wrote {path} ({results['duration_s']:.0f} s)")
-    return 0
+    return run_and_save("scaling", run, report, repeat, quick, console)

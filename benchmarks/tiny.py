@@ -24,7 +24,6 @@ on disk to measure that instead.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import shutil
@@ -42,6 +41,7 @@ import redis
 from celery import Celery, group
 
 from benchmarks import procstat
+from benchmarks.saving import run_and_save
 from pipeline.core.fetch import read_file
 from pipeline.core.imaging import TransformPlan, transform_image
 from pipeline.core.names import output_name
@@ -266,14 +266,4 @@ def report(results: dict[str, Any], console: Any) -> None:
 
 
 def main(repeat: int, quick: bool, console: Any) -> int:
-    from benchmarks import data
-
-    started = time.time()
-    results = run(repeat, quick, console.log)
-    results["command"] = "python -m benchmarks tiny" + (" --quick" if quick else "") + f" --repeat {repeat}"
-    results["duration_s"] = round(time.time() - started, 1)
-    path = data.RESULTS / "tiny.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    report(results, console)
-    console.print(f"wrote {path} ({results['duration_s']:.0f} s)")
-    return 0
+    return run_and_save("tiny", run, report, repeat, quick, console)
