@@ -72,56 +72,59 @@ def test_a_per_host_delay_spaces_request_starts(producer: Producer, ledger: Ledg
     assert elapsed >= 5 * 0.3, "six requests 0.3 s apart take at least 1.5 s"
 
 
-def test_links_to_an_internal_host_are_refused_and_it_receives_no_request(
-    producer: Producer, ledger: Ledger, tmp_path: Path
-) -> None:
+@pytest.fixture
+def internal(tmp_path: Path) -> Iterator[StaticServer]:
+    """An "internal" server on 127.0.0.2 with one page, /secret.html, no crawl may reach."""
     (tmp_path / "internal").mkdir()
     (tmp_path / "internal" / "secret.html").write_text("<html>secret</html>")
-    with StaticServer(tmp_path / "internal", host="127.0.0.2") as internal:
-        port = internal.url.rsplit(":", 1)[1]
-        hosts = ["127.0.0.2", "2130706434", "0x7f000002", "[::ffff:127.0.0.2]"]  # one host, four spellings
-        spellings = [f"http://{host}:{port}/secret.html" for host in hosts]
-        (tmp_path / "public").mkdir()
-        links = "".join(f'<a href="{u}">x</a>' for u in spellings)
-        (tmp_path / "public" / "index.html").write_text(f"<html><body>{links}</body></html>")
-        with StaticServer(tmp_path / "public") as public:
-            in_scope = [host.strip("[]") for host in hosts]
-            request = CrawlJobRequest([public.url_for("index.html")], allow_domains=in_scope)
-            doc = wait_for_job(ledger, producer.submit_crawl(request))
-            assert internal.hits == {}, "the internal host must not see a single request"
-            assert doc["failures"] == {"ssrf_blocked": len(spellings)}
-            allowed = CrawlJobRequest([public.url_for("index.html")], allow_domains=["127.0.0.2"], allow_private=True)
-            wait_for_job(ledger, producer.submit_crawl(allowed))
-            assert internal.hits["/secret.html"] == 1, "with --allow-private the same link is fetched"
+    with StaticServer(tmp_path / "internal", host="127.0.0.2") as server:
+        yield server
+
+
+def test_links_to_an_internal_host_are_refused_and_it_receives_no_request(
+    producer: Producer, ledger: Ledger, tmp_path: Path, internal: StaticServer
+) -> None:
+    port = internal.url.rsplit(":", 1)[1]
+    hosts = ["127.0.0.2", "2130706434", "0x7f000002", "[::ffff:127.0.0.2]"]  # one host, four spellings
+    spellings = [f"http://{host}:{port}/secret.html" for host in hosts]
+    (tmp_path / "public").mkdir()
+    links = "".join(f'<a href="{u}">x</a>' for u in spellings)
+    (tmp_path / "public" / "index.html").write_text(f"<html><body>{links}</body></html>")
+    with StaticServer(tmp_path / "public") as public:
+        in_scope = [host.strip("[]") for host in hosts]
+        request = CrawlJobRequest([public.url_for("index.html")], allow_domains=in_scope)
+        doc = wait_for_job(ledger, producer.submit_crawl(request))
+        assert internal.hits == {}, "the internal host must not see a single request"
+        assert doc["failures"] == {"ssrf_blocked": len(spellings)}
+        allowed = CrawlJobRequest([public.url_for("index.html")], allow_domains=["127.0.0.2"], allow_private=True)
+        wait_for_job(ledger, producer.submit_crawl(allowed))
+        assert internal.hits["/secret.html"] == 1, "with --allow-private the same link is fetched"
 
 
 def test_names_resolving_to_loopback_are_refused_by_link_and_by_redirect(
-    producer: Producer, ledger: Ledger, tmp_path: Path
+    producer: Producer, ledger: Ledger, tmp_path: Path, internal: StaticServer
 ) -> None:
     """The workers run with PIPELINE_RESOLVE pinning internal.test to 127.0.0.2 (tests/helpers.py)."""
-    (tmp_path / "internal").mkdir()
-    (tmp_path / "internal" / "secret.html").write_text("<html>secret</html>")
-    with StaticServer(tmp_path / "internal", host="127.0.0.2") as internal:
-        port = internal.url.rsplit(":", 1)[1]
-        by_name = f"http://internal.test:{port}/secret.html"
-        targets = [by_name, f"http://127.0.0.2:{port}/secret.html", f"http://[::1]:{port}/secret.html"]
-        (tmp_path / "public").mkdir()
-        links = [by_name, "/redirect?to=" + quote(targets[0], safe=""), "/redirect?to=" + quote(targets[1], safe="")]
-        links.append(targets[2])
-        html = "".join(f'<a href="{link}">x</a>' for link in links)
-        (tmp_path / "public" / "index.html").write_text(f"<html><body>{html}</body></html>")
-        with StaticServer(tmp_path / "public") as public:
-            # The seed is a pinned name too: the user typed it, so it is trusted wherever it points.
-            seed = f"http://public.test:{public.port}/index.html"
-            scope = ["internal.test", "127.0.0.2", "::1"]
-            doc = wait_for_job(ledger, producer.submit_crawl(CrawlJobRequest([seed], allow_domains=scope)))
-            assert internal.hits == {}, "the internal host must not see a single request"
-            assert public.hits["/index.html"] == 1
-            assert doc["pages"]["ok"] == 1
-            assert doc["failures"] == {"ssrf_blocked": 4}, doc["failures"]
-            allowed = CrawlJobRequest([seed], allow_domains=scope, allow_private=True)
-            wait_for_job(ledger, producer.submit_crawl(allowed))
-            assert internal.hits["/secret.html"] >= 1, "with --allow-private the pinned name is fetched"
+    port = internal.url.rsplit(":", 1)[1]
+    by_name = f"http://internal.test:{port}/secret.html"
+    targets = [by_name, f"http://127.0.0.2:{port}/secret.html", f"http://[::1]:{port}/secret.html"]
+    (tmp_path / "public").mkdir()
+    links = [by_name, "/redirect?to=" + quote(targets[0], safe=""), "/redirect?to=" + quote(targets[1], safe="")]
+    links.append(targets[2])
+    html = "".join(f'<a href="{link}">x</a>' for link in links)
+    (tmp_path / "public" / "index.html").write_text(f"<html><body>{html}</body></html>")
+    with StaticServer(tmp_path / "public") as public:
+        # The seed is a pinned name too: the user typed it, so it is trusted wherever it points.
+        seed = f"http://public.test:{public.port}/index.html"
+        scope = ["internal.test", "127.0.0.2", "::1"]
+        doc = wait_for_job(ledger, producer.submit_crawl(CrawlJobRequest([seed], allow_domains=scope)))
+        assert internal.hits == {}, "the internal host must not see a single request"
+        assert public.hits["/index.html"] == 1
+        assert doc["pages"]["ok"] == 1
+        assert doc["failures"] == {"ssrf_blocked": 4}, doc["failures"]
+        allowed = CrawlJobRequest([seed], allow_domains=scope, allow_private=True)
+        wait_for_job(ledger, producer.submit_crawl(allowed))
+        assert internal.hits["/secret.html"] >= 1, "with --allow-private the pinned name is fetched"
 
 
 def test_cancelling_a_crawl_stops_new_fetches_within_seconds(producer: Producer, ledger: Ledger) -> None:
