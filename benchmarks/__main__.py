@@ -299,16 +299,18 @@ def print_tables(results: dict[str, Any]) -> None:
             ["site", "raw pages/s", "pipeline pages/s", "ratio", "target", "with --images pages/s", "ratio",
              "Scrapy pages/s", "pipeline / Scrapy", "target", "same pages"],
         )  # fmt: skip
-        # The targets are the issue's, for the demo site as it is; the second row is for information.
-        for label, row in ((f"as is (slow page {c['slow_page_s']:g} s)", c), ("slow page 0 s", c.get("throughput"))):
+        # The same targets on every site: as it is, its slow page bounds every crawler's wall time;
+        # without it, pages/s sustained, on small pages and on realistic (~23 KB) ones.
+        rows = ((f"as is (slow page {c['slow_page_s']:g} s)", c), ("slow page 0 s, 1.3 KB pages", c.get("throughput")),
+                ("realistic ~23 KB pages", c.get("realistic")))  # fmt: skip
+        for label, row in rows:
             if not row:
                 continue
-            targeted = row is c
             scrapy = row.get("ratio_vs_scrapy")
             versus = (str(scrapy), f">= {row['scrapy_target']:g} {_verdict(scrapy >= row['scrapy_target'])}"
-                      if targeted else "-") if scrapy else ("not installed", "pip install -e '.[bench]'")  # fmt: skip
+                      ) if scrapy else ("not installed", "pip install -e '.[bench]'")  # fmt: skip
             table.add_row(label, str(row["raw_pages_per_s"]), str(row["pipeline_pages_per_s"]), str(row["ratio"]),
-                          f">= {row['target']} {_verdict(row['ratio'] >= row['target'])}" if targeted else "-",
+                          f">= {row['target']} {_verdict(row['ratio'] >= row['target'])}",
                           str(row["pipeline_with_images_pages_per_s"] or "-"), str(row["ratio_with_images"] or "-"),
                           str(row.get("scrapy_pages_per_s") or "-"), *versus,
                           "yes" if row["sanity"]["ok"] else f"[red]NO[/] {row['sanity']['pages']}")  # fmt: skip

@@ -134,9 +134,22 @@ class Ledger:
 
         ``progress`` counters (see ``advance``) are bumped in the same round trip.
         """
-        payload = [json.dumps(r.to_json(), separators=(",", ":")) for r in results]
+        return self.record_raw(job_id, [json.dumps(r.to_json(), separators=(",", ":")) for r in results], progress)
+
+    @staticmethod
+    def _record_keys(job_id: str) -> list[str]:
+        parts = ("items", "done", "stats", "urls", "frontier", "inflight", "leases", "words", *CRAWL_DEPTH_PARTS)
+        return [job_key(job_id), *(job_key(job_id, p) for p in parts)]
+
+    def record_raw(
+        self, job_id: str, payload: list[str], progress: Mapping[str, int] | None = None
+    ) -> tuple[int, bool]:
+        """Record pre-encoded results (a crawl page's JSON carries its discoveries); see ``record``."""
         if not progress:
-            return self.record_raw(job_id, payload)
+            if not payload:
+                return 0, False
+            added, finished = self._record(keys=self._record_keys(job_id), args=[repr(time.time()), *payload])
+            return int(added), bool(finished)
         pipe = self.client.pipeline(transaction=False)
         for stage, count in progress.items():
             pipe.hincrby(job_key(job_id, "progress"), stage, count)
@@ -152,18 +165,6 @@ class Ledger:
         elif isinstance(reply, Exception):
             raise reply
         added, finished = reply
-        return int(added), bool(finished)
-
-    @staticmethod
-    def _record_keys(job_id: str) -> list[str]:
-        parts = ("items", "done", "stats", "urls", "frontier", "inflight", "leases", "words", *CRAWL_DEPTH_PARTS)
-        return [job_key(job_id), *(job_key(job_id, p) for p in parts)]
-
-    def record_raw(self, job_id: str, payload: list[str]) -> tuple[int, bool]:
-        """Record pre-encoded results (a crawl page's JSON carries its discoveries)."""
-        if not payload:
-            return 0, False
-        added, finished = self._record(keys=self._record_keys(job_id), args=[repr(time.time()), *payload])
         return int(added), bool(finished)
 
     # -- crawl frontier -----------------------------------------------------------

@@ -65,7 +65,8 @@ class DemoSite(ThreadedServer):
     """Serve the site on a background thread and event loop (like StaticServer), counting what arrives.
 
     ``second_host`` (e.g. INTERNAL_HOST) also binds that loopback address on the same port, for scope
-    and SSRF tests; it is off by default so nothing listens there unless a test asks.
+    and SSRF tests; it is off by default so nothing listens there unless a test asks. ``chrome``
+    serves pages as real sites write them (~20 KB: inline CSS/JS, a menu and footer of site-wide links).
     """
 
     def __init__(
@@ -76,10 +77,11 @@ class DemoSite(ThreadedServer):
         port: int = 0,
         slow_s: float = 1.5,
         second_host: str | None = None,
+        chrome: bool = False,
     ) -> None:
         if pages < MIN_PAGES:
             raise ValueError(f"DemoSite needs at least {MIN_PAGES} pages, not {pages}")
-        self.pages, self.seed, self.slow_s = pages, seed, slow_s
+        self.pages, self.seed, self.slow_s, self.chrome = pages, seed, slow_s, chrome
         self.host = loopback_host(host, "DemoSite")
         self.second_host = loopback_host(second_host, "DemoSite") if second_host is not None else None
         self.port = port
@@ -220,7 +222,7 @@ class DemoSite(ThreadedServer):
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         n = self._number(request, self.pages)
-        return self._html(page_html(self.pages, self.seed, self._origin(request), n))
+        return self._html(page_html(self.pages, self.seed, self._origin(request), n, self.chrome))
 
     async def _private(self, request: web.Request) -> web.StreamResponse:
         return self._html(private_html(self._number(request, PRIVATE_PAGES)))

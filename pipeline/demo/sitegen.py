@@ -162,9 +162,39 @@ def _special_links(kind: str, origin: Origin) -> tuple[list[tuple[str, str]], li
     return links.get(kind, []), images.get(kind, [])
 
 
+NAV_LINKS, FOOTER_LINKS = 48, 16
+
+
+@functools.lru_cache(maxsize=8)
+def _chrome(pages: int, seed: int) -> tuple[str, str, str]:
+    """What a real site wraps every page in: inline CSS and JS, a menu and a footer of site-wide links.
+
+    Only with ``chrome=True`` (the crawl benchmark's "realistic pages" site):
+    real HTML pages weigh 20-30 KB, mostly this, and carry the same few dozen
+    links on every page, which a crawler must parse and drop as already seen.
+    """
+    rng = _rng(seed, "chrome")
+    rules = [
+        f".{w}-{i} {{ margin: {i % 7}px {i % 5}px; color: #{rng.randrange(16**6):06x}; "
+        f"font: {12 + i % 6}px/1.4 sans-serif; }}"
+        for i, w in enumerate(rng.choices(WORDS, k=120))
+    ]
+    script = "\n".join(
+        f"window.{w}{i} = function (e) {{ return document.querySelectorAll('.{w}-{i}').length + {i}; }};"
+        for i, w in enumerate(rng.choices(WORDS, k=60))
+    )
+    head = f"<style>\n{chr(10).join(rules)}\n</style>\n<script>\n{script}\n</script>\n"
+    menu = [(f"/page/{k % pages}.html", " ".join(_words(rng, 2)).title()) for k in range(1, NAV_LINKS + 1)]
+    foot = [(f"/page/{(k * 37) % pages}.html", " ".join(_words(rng, 2))) for k in range(1, FOOTER_LINKS + 1)]
+    return head, f'<nav class="menu">\n{_links(menu)}\n</nav>\n', f"<footer>\n{_links(foot)}\n</footer>\n"
+
+
 @functools.lru_cache(maxsize=8192)
-def page_html(pages: int, seed: int, origin: Origin, n: int) -> bytes:
-    """Page n: text, 3-6 page links (n+1 always, so all pages are reachable), 0-3 images, specials."""
+def page_html(pages: int, seed: int, origin: Origin, n: int, chrome: bool = False) -> bytes:
+    """Page n: text, 3-6 page links (n+1 always, so all pages are reachable), 0-3 images, specials.
+
+    ``chrome`` wraps it like a real site's page (``_chrome``) with more text: ~20 KB.
+    """
     rng = _rng(seed, "page", n)
     title = f"Page {n}: " + " ".join(w.capitalize() for w in _words(rng, 2))
     text = _paragraphs(rng)
@@ -184,7 +214,11 @@ def page_html(pages: int, seed: int, origin: Origin, n: int) -> bytes:
         links.append((f"/private/{rng.randrange(PRIVATE_PAGES)}.html", "members only"))
     more_links, more_images = _special_links(_specials(seed).get(n, ""), origin)
     body = "\n".join((text, _links(links + more_links), *images, *more_images))
-    return _document(title, body)
+    if not chrome:
+        return _document(title, body)
+    head, nav, footer = _chrome(pages, seed)
+    sections = "\n".join(f"<h2>{' '.join(_words(rng, 3))}</h2>\n{_paragraphs(rng)}" for _ in range(6))
+    return _document(title, f"{nav}<main>\n{body}\n{sections}\n</main>\n{footer}", head)
 
 
 def index_html(pages: int, origin: Origin) -> bytes:
