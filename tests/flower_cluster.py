@@ -16,36 +16,23 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pipeline.cluster import WorkerProcess, start_worker, wait_ready
 from pipeline.localredis import RedisServer, start_redis
 from pipeline.redisconn import connect
+from tests.helpers import wait_until
 
 PIPELINE = str(Path(sys.executable).parent / "pipeline")
 FLOWER_USER = "monitor"
 FLOWER_PASSWORD = "s3cret-for-tests"
 READY_LINE = re.compile(r"^flower\s+(http://\S+?)/\s")
-T = TypeVar("T")
-
-
-def wait_until(probe: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll ``probe`` until it returns something other than None/False; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _lower(headers: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image
 
 from pipeline.core.document import FINAL_STATES
-from pipeline.ledger import Ledger
+from pipeline.ledger import Ledger, job_key
 
 # Settings every test process and worker shares: short timeouts so failure
 # paths finish quickly, small batches so jobs have several.
@@ -30,26 +31,37 @@ TEST_ENV = {
 }
 
 
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T], timeout: float, what: str | Callable[[], str], poll: float = 0.05) -> T:
+    """Poll ``probe`` until it returns something truthy, and return that; fail naming ``what``.
+
+    Every wait in the suite goes through here: a deadline on observable state,
+    never a fixed sleep, so a slow machine waits longer and a fast one not at all.
+    ``what`` may be a callable, called only on failure (to describe the last state).
+    """
+    deadline = time.monotonic() + timeout
+    while not (value := probe()):
+        if time.monotonic() > deadline:
+            described = what if isinstance(what, str) else what()
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {described}")
+        time.sleep(poll)
+    return value
+
+
 def wait_for_job(ledger: Ledger, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
     """Wait on the job's final state in the ledger (its done-record), then return the document."""
-    deadline = time.monotonic() + timeout
-    while True:
-        doc = ledger.document(job_id)
-        if doc["state"] in FINAL_STATES:
-            return doc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} not final after {timeout} s: {doc}")
-        time.sleep(0.05)
+    wait_until(lambda: ledger.client.hget(job_key(job_id), "state") in FINAL_STATES, timeout,
+               lambda: f"job {job_id} to end: {ledger.document(job_id)}")  # fmt: skip
+    return ledger.document(job_id)
 
 
 def wait_for_report(ledger: Ledger, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """Wait until the reduce step has finalized the job (its report is written)."""
-    deadline = time.monotonic() + timeout
-    while (doc := ledger.document(job_id))["report"] is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} not finalized after {timeout} s: {doc}")
-        time.sleep(0.05)
-    return doc
+    wait_until(lambda: ledger.client.hget(job_key(job_id), "report"), timeout,
+               lambda: f"job {job_id}'s report: {ledger.document(job_id)}")  # fmt: skip
+    return ledger.document(job_id)
 
 
 def image_bytes(

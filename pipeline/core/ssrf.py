@@ -13,6 +13,7 @@ worker, and each request's task carries its own job's policy into the resolver.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Mapping
@@ -37,8 +38,13 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+@functools.lru_cache(maxsize=4096)
 def literal_address(host: str) -> str | None:
-    """The address an IP-literal host denotes, in canonical form; None for a name."""
+    """The address an IP-literal host denotes, in canonical form; None for a name.
+
+    Cached: it runs on every request's every hop, a crawl asks about the same
+    few hosts thousands of times, and a name costs ``ip_address`` a raised ValueError.
+    """
     bare = host.strip("[]").split("%", 1)[0]
     try:
         return str(ipaddress.ip_address(bare))

@@ -16,7 +16,6 @@ import itertools
 import json
 import os
 import socket
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from pipeline.redisconn import connect
 from pipeline.scheduler.store import ScheduleStore
 from tests.compose.project import ENV_EXAMPLE, load_project
 from tests.compose.stack import LocalStack, running
-from tests.helpers import make_images
+from tests.helpers import make_images, wait_until
 
 pytestmark = pytest.mark.slow
 HOST = socket.gethostname()
@@ -57,15 +56,6 @@ def run_json(stack: LocalStack, service: str, *words: str) -> Any:
     result = stack.exec(service, *words)
     assert result.returncode == 0, f"{words}: exit {result.returncode}\n{result.stdout}{result.stderr}"
     return json.loads(result.stdout)
-
-
-def wait_until(probe: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := probe()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.2)
-    return found
 
 
 def worker_names(stack: LocalStack) -> list[str]:

@@ -19,9 +19,9 @@ import pytest
 from pipeline.demo.server import StaticServer
 from pipeline.localredis import start_redis
 from tests.faults.cli import PIPELINE, run_cli
-from tests.faults.conftest import FaultCluster, wait_until
+from tests.faults.conftest import FaultCluster
 from tests.faults.proxy import TcpProxy
-from tests.helpers import make_images
+from tests.helpers import make_images, wait_until
 
 
 @pytest.fixture

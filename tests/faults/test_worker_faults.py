@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.demo.server import StaticServer
-from tests.faults.conftest import FaultCluster, wait_until
-from tests.helpers import make_images
+from tests.faults.conftest import FaultCluster
+from tests.helpers import make_images, wait_until
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from pipeline.cluster import WorkerProcess
 from pipeline.demo.server import StaticServer
 from pipeline.ledger import Ledger
 from pipeline.localredis import free_port
-from tests.helpers import make_images
+from tests.helpers import make_images, wait_until
 
 # `python -m pipeline.cli.main` has no `__main__` guard, so run the console script itself.
 PIPELINE = str(Path(sys.executable).parent / "pipeline")
@@ -56,14 +55,10 @@ def one_json_document(proc: subprocess.CompletedProcess[str]) -> Any:
 
 
 def wait_until_done(ledger: Ledger, job_id: str, at_least: int, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        doc = ledger.document(job_id)
-        if doc["images"]["ok"] + doc["images"]["failed"] >= at_least:
-            return doc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id}: fewer than {at_least} items done after {timeout} s: {doc}")
-        time.sleep(0.02)
+    return wait_until(
+        lambda: doc if (doc := ledger.document(job_id))["images"]["ok"] + doc["images"]["failed"] >= at_least else None,
+        timeout, lambda: f"{at_least} items of job {job_id} done: {ledger.document(job_id)}", poll=0.02,
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pipeline.demo.site import DemoSite
 from pipeline.ledger import Ledger
 from pipeline.producer import CrawlJobRequest, Producer
 from pipeline.redisconn import connect
-from tests.helpers import wait_for_job
+from tests.helpers import wait_for_job, wait_until
 from tests.slow_site import SlowSite
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -130,10 +130,7 @@ def test_names_resolving_to_loopback_are_refused_by_link_and_by_redirect(
 def test_cancelling_a_crawl_stops_new_fetches_within_seconds(producer: Producer, ledger: Ledger) -> None:
     with SlowSite(pages=200, delay_s=0.5) as site:
         job_id = producer.submit_crawl(CrawlJobRequest([site.url + "/"], per_host=4, concurrency=4, batch_size=2))
-        deadline = time.monotonic() + 30
-        while sum(site.hits.values()) < 6:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: sum(site.hits.values()) >= 6, 30, "the crawl to be under way")
         assert producer.cancel(job_id)
         time.sleep(2.0)  # in-flight requests (0.5 s each) finish; no new ones may start
         settled = sum(site.hits.values())

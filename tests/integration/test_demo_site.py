@@ -27,6 +27,7 @@ from PIL import Image
 
 from pipeline.demo.site import DemoSite
 from pipeline.demo.sitegen import INTERNAL_HOST, ROBOTS_TXT, image_path
+from tests.helpers import wait_until
 from tests.reference_crawler import ReferenceResult, reference_crawl
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,9 +199,7 @@ def test_stop_is_prompt_with_a_client_stuck_on_the_slow_page() -> None:
     conn = http.client.HTTPConnection(site.host, site.port, timeout=10)
     try:
         conn.request("GET", "/slow.html")
-        deadline = time.monotonic() + 5
-        while site.max_concurrency < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: site.max_concurrency >= 1, 5, "the request to reach the slow page", poll=0.01)
         started = time.monotonic()
         site.stop()
         assert time.monotonic() - started < 5

@@ -24,8 +24,8 @@ from pipeline.config import Settings
 from pipeline.ledger import Ledger
 from pipeline.producer import ImageJobRequest, Producer
 from pipeline.redisconn import connect
-from tests.flower_cluster import FLOWER_USER, PIPELINE, MonitoredCluster, monitored_cluster, start_flower, wait_until
-from tests.helpers import make_images, wait_for_job
+from tests.flower_cluster import FLOWER_USER, PIPELINE, MonitoredCluster, monitored_cluster, start_flower
+from tests.helpers import make_images, wait_for_job, wait_until
 from workers.heartbeat import read_workers
 
 JOB_ITEMS = 24

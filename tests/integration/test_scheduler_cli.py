@@ -23,7 +23,7 @@ from pipeline.ledger import Ledger
 from pipeline.redisconn import connect
 from pipeline.scheduler import keys
 from pipeline.scheduler.store import ScheduleStore, now_ms
-from tests.helpers import make_images, wait_for_job
+from tests.helpers import make_images, wait_for_job, wait_until
 from tests.integration.schedulers import (
     SchedulerProc,
     define,
@@ -32,7 +32,6 @@ from tests.integration.schedulers import (
     scheduled_jobs,
     scheduler_env,
     submitted,
-    wait_until,
     wipe_schedules,
 )
 

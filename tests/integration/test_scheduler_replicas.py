@@ -25,7 +25,7 @@ from pipeline.redisconn import connect
 from pipeline.scheduler import jobspec, keys
 from pipeline.scheduler.claims import Claims
 from pipeline.scheduler.store import ScheduleStore, now_ms
-from tests.helpers import make_images
+from tests.helpers import make_images, wait_until
 from tests.integration.schedulers import (
     SchedulerProc,
     assert_one_outcome_per_tick,
@@ -33,7 +33,6 @@ from tests.integration.schedulers import (
     scheduled_jobs,
     scheduler_env,
     submitted,
-    wait_until,
     wipe_schedules,
 )
 

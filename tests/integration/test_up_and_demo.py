@@ -27,7 +27,7 @@ import redis
 
 from pipeline.localredis import STATE_FILE
 from pipeline.redisconn import connect
-from tests.helpers import make_images
+from tests.helpers import make_images, wait_until
 from workers.heartbeat import read_workers
 
 PIPELINE = str(Path(sys.executable).parent / "pipeline")
@@ -276,10 +276,8 @@ def test_a_worker_that_dies_under_up_is_restarted_under_a_name_no_live_worker_ha
             survivor = max(before)
             os.kill(before[victim], signal.SIGKILL)
             up.wait_for_line("restarting", READY_TIMEOUT_S)
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while not (fresh := [w for w in read_workers(client) if w["pid"] not in before.values()]):
-                assert time.monotonic() < deadline, f"no restarted worker after {READY_TIMEOUT_S} s:\n{up.output()}"
-                time.sleep(0.1)
+            fresh = wait_until(lambda: [w for w in read_workers(client) if w["pid"] not in before.values()],
+                               READY_TIMEOUT_S, lambda: f"a restarted worker:\n{up.output()}", poll=0.1)  # fmt: skip
         finally:
             client.close()
     finally:
@@ -337,10 +335,8 @@ def test_the_demo_also_crawls_the_demo_site_with_its_images(first_demo: DemoRun)
 
 def test_the_demo_leaves_no_redis_or_worker_process_running(first_demo: DemoRun) -> None:
     assert first_demo.proc.returncode == 0, describe(first_demo.proc)
-    deadline = time.monotonic() + 10
-    while (left := processes_under(first_demo.home)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert left == [], f"processes of the demo still running: {left}"
+    wait_until(lambda: not processes_under(first_demo.home), 10,
+               lambda: f"the demo's processes to end: {processes_under(first_demo.home)}")  # fmt: skip
 
 
 def test_a_second_demo_run_reuses_the_generated_images_and_succeeds(first_demo: DemoRun) -> None:

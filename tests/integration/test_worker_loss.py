@@ -8,7 +8,6 @@ counted again because the ledger keeps the first result per item.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from pipeline.ledger import Ledger
 from pipeline.localredis import RedisServer, start_redis
 from pipeline.producer import ImageJobRequest, Producer
 from pipeline.redisconn import connect
-from tests.helpers import make_images, wait_for_job
+from tests.helpers import make_images, wait_for_job, wait_until
 
 # Short enough that re-delivery happens within the test; still > 1.2 x deadline.
 FAST_REDELIVERY = {
@@ -74,10 +73,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_counts_stay_exact(
     with StaticServer(tmp_path / "site") as server:
         urls = [server.url_for(f"slow/0.3/img-{i:03d}.jpg") for i in range(40)]
         job_id = producer.submit_images(ImageJobRequest(urls, output_dir=tmp_path / "out", batch_size=2))
-        deadline = time.monotonic() + 30
-        while ledger.totals(job_id).done < 4:  # wait for the doomed worker to be mid-job
-            assert time.monotonic() < deadline, "the first worker never made progress"
-            time.sleep(0.02)
+        wait_until(lambda: ledger.totals(job_id).done >= 4, 30, "the doomed worker to be mid-job", poll=0.02)
         os.kill(first.pid, 9)
         first.process.wait()
         assert ledger.totals(job_id).done < 40, "the job finished before the kill; nothing was tested"
@@ -108,9 +104,8 @@ def test_a_killed_workers_pool_processes_die_with_it(spawn: object, own_redis: R
     assert pool and forkserver
     os.kill(doomed.pid, 9)
     doomed.process.wait()
-    deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() for pid in [*pool, *forkserver]):
-        assert time.monotonic() < deadline, (
-            f"orphans left behind: {[p for p in [*pool, *forkserver] if Path(f'/proc/{p}').exists()]}"
-        )
-        time.sleep(0.05)
+
+    def alive() -> list[int]:
+        return [p for p in [*pool, *forkserver] if Path(f"/proc/{p}").exists()]
+
+    wait_until(lambda: not alive(), 10, lambda: f"the pool and forkserver to exit; orphans: {alive()}")
