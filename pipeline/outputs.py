@@ -4,17 +4,35 @@ Names are already safe by construction (``pipeline.core.names``); this module
 adds the filesystem half: the folder itself must not be a symlink, a file is
 written to a temporary name with ``O_NOFOLLOW | O_EXCL`` and renamed into place,
 so a planted symlink or a concurrent writer cannot redirect the bytes.
+
+The folder is opened once (``O_DIRECTORY | O_NOFOLLOW``) and every file call is
+relative to that descriptor: the folder's path is neither walked again per file
+nor trusted between calls (swapping the folder for a symlink mid-write changes
+nothing). A pool child writing thousands of tiny outputs a second keeps one
+``OpenFolder`` per chunk of items: 5 system calls per file instead of 8, and no
+pathlib (measured: writing was a third of a 16x16 PNG's time in the child).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
 from pathlib import Path
+from types import TracebackType
+from typing import NoReturn
 
 from pipeline.core.errors import StoreError
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _check_name(name: str) -> None:
+    if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise StoreError("unsafe_name", f"refusing output name {name!r}")
 
 
 class OutputDir:
@@ -33,29 +51,87 @@ class OutputDir:
 
     def write(self, name: str, data: bytes) -> Path:
         """Atomically write ``name`` (a bare file name) and return its path."""
-        if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
-            raise StoreError("unsafe_name", f"refusing output name {name!r}")
-        # One lstat when the folder is there (a real folder, not a symlink); else create and check it.
-        # Plain os calls, no pathlib: for a tiny image this method was half of the pool child's time.
+        _check_name(name)
+        with self.open() as folder:
+            folder.write(name, data)
+        return self.path / name
+
+    def open(self) -> OpenFolder:
+        """The folder, created if missing and opened for writes (close it, or use ``with``)."""
+        return OpenFolder(self, self._open_fd())
+
+    def _open_fd(self) -> int:
         folder = os.fspath(self.path)
         try:
-            ready = stat.S_ISDIR(os.lstat(folder).st_mode)
-        except OSError:
-            ready = False
-        if not ready:
-            self.ensure()
-        target = os.path.join(folder, name)
-        if os.path.islink(target):
-            raise StoreError("unsafe_path", f"{target} is a symlink; not overwriting it")
-        temp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = os.open(temp, flags, 0o644)
-            with open(fd, "wb", buffering=0) as out:
-                out.write(data)
-            os.replace(temp, target)
+            return os.open(folder, _DIR_FLAGS)
+        except FileNotFoundError:
+            pass
         except OSError as exc:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise StoreError("write_error", f"cannot write {target}: {exc.strerror}") from None
-        return Path(target)
+            self._refuse(exc)
+        self.ensure()
+        try:
+            return os.open(folder, _DIR_FLAGS)
+        except OSError as exc:
+            self._refuse(exc)
+
+    def _refuse(self, exc: OSError) -> NoReturn:
+        """Why the folder cannot be opened: a symlink (``unsafe_path``) or anything else."""
+        if exc.errno in (errno.ENOTDIR, errno.ELOOP):
+            with contextlib.suppress(OSError):
+                if stat.S_ISLNK(os.lstat(self.path).st_mode):
+                    raise StoreError("unsafe_path", f"output folder {self.path} is a symlink") from None
+        raise StoreError("write_error", f"cannot open {self.path}: {exc.strerror}") from None
+
+
+class OpenFolder:
+    """An output folder held open: each ``write`` is relative to its descriptor."""
+
+    def __init__(self, owner: OutputDir, fd: int) -> None:
+        self.owner, self.fd = owner, fd
+
+    def __enter__(self) -> OpenFolder:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def write(self, name: str, data: bytes) -> None:
+        """Atomically write ``name`` (a bare file name) into the folder."""
+        _check_name(name)
+        try:
+            if stat.S_ISLNK(os.lstat(name, dir_fd=self.fd).st_mode):
+                raise StoreError("unsafe_path", f"{self.owner.path / name} is a symlink; not overwriting it")
+        except OSError:  # nothing there yet (or nothing we can look at: the write will say)
+            pass
+        temp = f".{name}.{secrets.token_hex(4)}.part"
+        try:
+            out = os.open(temp, _FILE_FLAGS, 0o644, dir_fd=self.fd)
+        except FileNotFoundError:  # the folder was removed since it was opened: create it again, once
+            self.close()
+            self.fd = self.owner._open_fd()
+            out = self._create(temp, name)
+        except OSError as exc:
+            raise StoreError("write_error", f"cannot write {self.owner.path / name}: {exc.strerror}") from None
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(out, view) :]
+            finally:
+                os.close(out)
+            os.replace(temp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=self.fd)
+            raise StoreError("write_error", f"cannot write {self.owner.path / name}: {exc.strerror}") from None
+
+    def _create(self, temp: str, name: str) -> int:
+        try:
+            return os.open(temp, _FILE_FLAGS, 0o644, dir_fd=self.fd)
+        except OSError as exc:
+            raise StoreError("write_error", f"cannot write {self.owner.path / name}: {exc.strerror}") from None

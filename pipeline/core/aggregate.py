@@ -9,12 +9,31 @@ check the two against each other.
 
 from __future__ import annotations
 
+import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 STAGES = ("queue", "fetch", "parse", "transform", "store")
+# One compact encoder for the rare parts ``to_json_text`` leaves to json: json.dumps
+# with separators= builds a new encoder on every call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _number(value: object) -> str:
+    """A number as json writes it; ints and finite floats without the encoder's per-call cost."""
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value)
+    return _COMPACT.encode(value)  # bools, None, NaN, infinities
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,28 @@ class ItemResult:
         if self.meta:
             raw["meta"] = dict(self.meta)
         return raw
+
+    def to_json_text(self) -> str:
+        """``json.dumps(self.to_json(), separators=(",", ":"))``, character for character, in half the time.
+
+        Every result a worker records is encoded once; for tiny images the generic
+        encoder (a dict built, then walked) was a tenth of the worker's main-process CPU.
+        """
+        if self.ok:
+            middle = (f',"output":{_text(self.output)},"format":{_text(self.format)},'
+                      f'"width":{_number(self.width)},"height":{_number(self.height)}')  # fmt: skip
+        else:
+            middle = f',"reason":{_text(self.reason)},"detail":{_text(self.detail)}'
+        timings = ",".join(f"{_text(stage)}:{_number(seconds)}" for stage, seconds in self.timings.items())
+        tail = "" if self.slot is None else f',"slot":{_number(self.slot)}'
+        if self.kind:
+            tail += f',"kind":{_text(self.kind)}'
+        if self.meta:
+            tail += f',"meta":{_COMPACT.encode(dict(self.meta))}'
+        ok = "true" if self.ok is True else "false" if self.ok is False else _COMPACT.encode(self.ok)
+        return (f'{{"id":{_text(self.id)},"ok":{ok},"source":{_text(self.source)}{middle},'
+                f'"bytes_in":{_number(self.bytes_in)},"bytes_out":{_number(self.bytes_out)},'
+                f'"timings":{{{timings}}}{tail}}}')  # fmt: skip
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ItemResult:

@@ -13,12 +13,12 @@ import contextlib
 import dataclasses
 import os
 import random
+import stat
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from urllib.parse import urljoin
 
 import aiohttp
@@ -185,21 +185,24 @@ async def fetch_url(
 
 
 def read_file(path: str, max_bytes: int) -> bytes:
-    """Read a local source (runs on the worker's thread pool)."""
-    source = Path(path)
+    """Read a local source (in a pool child, thousands a second for small images).
+
+    Plain os calls: one open, one fstat, one read for a regular file. The
+    pathlib version (is_dir, open, a buffered reader) made 9 system calls and
+    cost a 16x16 PNG 19 us of its ~200; this makes 4.
+    """
     try:
-        if source.is_dir():
-            raise IsADirectoryError(path)
-        with source.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(path)
+            size = info.st_size
             if size > max_bytes:
                 raise FetchError("too_large", f"{path} is {size} bytes; the cap is {max_bytes}")
-            # Ask for what the file holds (+1 to notice growth): read(max_bytes) would
-            # allocate the whole cap, 50 MB, for every file (measured: ~100 page faults each).
-            data = handle.read(size + 1) if size else handle.read(max_bytes + 1)
-        if len(data) > max_bytes:  # grew since the stat, or a size the stat cannot tell
-            raise FetchError("too_large", f"{path} is over the cap of {max_bytes} bytes")
-        return data
+            data = _read_capped_fd(fd, size, stat.S_ISREG(info.st_mode), max_bytes)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise FetchError("not_found", f"no such file: {path}") from None
     except IsADirectoryError:
@@ -208,3 +211,25 @@ def read_file(path: str, max_bytes: int) -> bytes:
         raise FetchError("permission_denied", f"cannot read {path}") from None
     except OSError as exc:
         raise FetchError("read_error", f"{path}: {exc.strerror}") from None
+    if len(data) > max_bytes:  # grew since the stat, or a size the stat cannot tell
+        raise FetchError("too_large", f"{path} is over the cap of {max_bytes} bytes")
+    return data
+
+
+def _read_capped_fd(fd: int, size: int, regular: bool, max_bytes: int) -> bytes:
+    """The file's bytes, up to ``max_bytes + 1``: one read when a regular file holds what its stat said.
+
+    Asks for what the file holds (+1 to notice growth), never for the whole cap:
+    read(max_bytes) would allocate 50 MB for every file (measured: ~100 page
+    faults each). Anything else (a file that grew or shrank, /proc, a pipe) is
+    read in chunks until its end or past the cap.
+    """
+    data = os.read(fd, size + 1 if size else _CHUNK)
+    if regular and len(data) == size:  # a regular file reads short only at its end
+        return data
+    parts, total = [data], len(data)
+    while data and total <= max_bytes:
+        data = os.read(fd, _CHUNK)
+        parts.append(data)
+        total += len(data)
+    return b"".join(parts)

@@ -8,6 +8,7 @@ can count; nothing else escapes.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import os
@@ -30,6 +31,9 @@ _PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"}
 _EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 _SHRINKING = ("thumbnail", "resize")
+# Where Pillow's ``getexif`` looks for an Orientation (besides a TIFF's own tags):
+# an image with none of these cannot be rotated by the ``exif`` op.
+_ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,22 @@ class TransformPlan:
     @property
     def extension(self) -> str:
         return _EXTENSIONS[self.format]
+
+
+# The last plan parsed, with a private copy of its JSON: every item of a job has
+# the same plan, and parsing it anew cost ~3 us per item (a 16x16 PNG costs ~100).
+_last_plan: tuple[dict[str, Any], TransformPlan] | None = None
+
+
+def _plan_of(plan_json: dict[str, Any]) -> TransformPlan:
+    """``TransformPlan.from_json``, reusing the previous result when the JSON is equal."""
+    global _last_plan
+    last = _last_plan
+    if last is not None and last[0] == plan_json:
+        return last[1]
+    plan = TransformPlan.from_json(plan_json)
+    _last_plan = (copy.deepcopy(plan_json), plan)
+    return plan
 
 
 @dataclass(frozen=True)
@@ -100,11 +120,24 @@ def _bomb(exc: Exception, max_pixels: int) -> ImageError:
     return ImageError("decompression_bomb", f"over the cap of {max_pixels} pixels (PIPELINE_MAX_PIXELS): {exc}")
 
 
+def _known_format(data: bytes) -> tuple[str, ...] | None:
+    """The one plugin to try for a signature only it accepts, else None: Image.open probes them all.
+
+    JPEG is left to the probe (its plugin may open the bytes as MPO).
+    """
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ("PNG",)
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return ("GIF",)
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return ("WEBP",)
+    return None
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Open (header only) and check format and size; run with bomb warnings turned into errors."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=None)
+        image = Image.open(io.BytesIO(data), formats=_known_format(data))
     except UnidentifiedImageError:
         if _is_cut_short(data):
             raise ImageError("truncated", "the file ends before its image header does") from None
@@ -122,8 +155,10 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             "unsupported_format",
             f"{image.format} is not accepted (allowed: {', '.join(INPUT_FORMATS)})",
         )
-    try:  # counting frames seeks through the file: a broken later frame fails here
+    try:  # counting frames seeks through the file: a broken (or oversized) later frame fails here
         frames = int(getattr(image, "n_frames", 1))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _bomb(exc, max_pixels) from None
     except (OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError) as exc:
         raise ImageError(_decode_failure(exc, data), f"cannot read every frame: {exc}") from None
     if image.width * image.height > max_pixels or image.width * image.height * frames > 4 * max_pixels:
@@ -151,8 +186,10 @@ def _workable(image: Image.Image) -> Image.Image:
 
 def _draft(image: Image.Image, ops: Sequence[Op]) -> None:
     """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the chain shrinks anyway."""
+    if image.format != "JPEG":
+        return
     first = next((op for op in ops if op.name not in ("exif",)), None)
-    if image.format != "JPEG" or first is None or first.name not in _SHRINKING:
+    if first is None or first.name not in _SHRINKING:
         return
     width, height = int(first.args[0]), int(first.args[1])
     # Both decoded sides stay >= the target's larger side, so every fit mode (and an
@@ -173,7 +210,10 @@ def _fit_fill(image: Image.Image, width: int, height: int) -> Image.Image:
 def _apply(image: Image.Image, op: Op) -> Image.Image:
     name, args = op.name, op.args
     if name == "exif":
-        return ImageOps.exif_transpose(image) or image
+        # In place: without a rotation, the copy exif_transpose would return is waste.
+        if hasattr(image, "tag_v2") or any(key in image.info for key in _ORIENTATION_SOURCES):
+            ImageOps.exif_transpose(image, in_place=True)
+        return image
     if name == "thumbnail":
         image.thumbnail((int(args[0]), int(args[1])), Image.Resampling.LANCZOS, reducing_gap=2.0)
         return image
@@ -224,28 +264,29 @@ def _encodable(image: Image.Image, fmt: str) -> Image.Image:
 
 def transform_image(data: bytes, plan_json: dict[str, Any]) -> TransformOutput:
     """Decode, apply the chain, encode. Raises only ``ImageError``."""
+    started = time.perf_counter()
+    plan = _plan_of(plan_json)
     # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that; make its
-    # check ours for this call, and put the process-wide setting back afterwards.
+    # check ours for this call (the warning an error, from the header to the last
+    # frame decoded), and put the process-wide setting back afterwards.
     saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = int(plan_json["max_pixels"])
+    Image.MAX_IMAGE_PIXELS = plan.max_pixels
     try:
-        return _transform(data, plan_json)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _transform(data, plan, started)
     finally:
         Image.MAX_IMAGE_PIXELS = saved
 
 
-def _transform(data: bytes, plan_json: dict[str, Any]) -> TransformOutput:
-    """The transform proper, with Pillow's pixel cap already set to the plan's."""
-    started = time.perf_counter()
-    plan = TransformPlan.from_json(plan_json)
+def _transform(data: bytes, plan: TransformPlan, started: float) -> TransformOutput:
+    """The transform proper, with Pillow's pixel cap set to the plan's and its bomb warning an error."""
     image = _open(data, plan.max_pixels)
     input_format, input_size = str(image.format), image.size
     icc = image.info.get("icc_profile")
     try:
         _draft(image, plan.ops)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image.load()
+        image.load()
         image = _workable(image)
         for op in plan.ops:
             image = _apply(image, op)

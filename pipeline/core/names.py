@@ -8,11 +8,18 @@ The name comes from the source (``photos/Cat 1.JPG`` -> ``Cat-1.webp``); only
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_STEM = 80
+
+
+def _last_part(path: str) -> str:
+    """``PurePosixPath(path).name`` without building a path (a worker names thousands a second)."""
+    for part in reversed(path.split("/")):
+        if part and part != ".":
+            return part
+    return ""
 
 
 def source_stem(src: str) -> str:
@@ -21,7 +28,7 @@ def source_stem(src: str) -> str:
         path = urlsplit(src).path if "://" in src else src
     except ValueError:  # e.g. an unclosed IPv6 bracket: fall back to the raw text
         path = src
-    last = PurePosixPath(unquote(path).replace("\\", "/")).name
+    last = _last_part(unquote(path).replace("\\", "/"))
     stem = last.rsplit(".", 1)[0] if "." in last.lstrip(".") else last
     clean = _UNSAFE.sub("-", stem).strip("-.")
     return clean[:_MAX_STEM] or "image"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -218,6 +219,20 @@ def test_timings_are_summed_per_stage() -> None:
 @given(any_results)
 def test_an_item_result_survives_a_json_round_trip(result: ItemResult) -> None:
     assert ItemResult.from_json(json.loads(json.dumps(result.to_json()))) == result
+
+
+@properties
+@given(
+    any_results,
+    st.none() | st.sampled_from(["image", "page", "ünïcode"]),
+    st.dictionaries(text, st.booleans() | text | sizes, max_size=3),
+    st.dictionaries(text, st.floats() | sizes, max_size=4),
+)
+def test_the_fast_json_text_is_exactly_what_json_dumps_writes(
+    result: ItemResult, kind: str | None, meta: dict[str, object], odd_timings: dict[str, float]
+) -> None:
+    for variant in (result, replace(result, kind=kind, meta=meta), replace(result, timings=odd_timings)):
+        assert variant.to_json_text() == json.dumps(variant.to_json(), separators=(",", ":"))
 
 
 def test_failure_json_carries_the_reason_and_detail_not_the_output() -> None:

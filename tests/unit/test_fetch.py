@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -101,6 +102,17 @@ def test_read_file_accepts_a_file_exactly_at_the_cap(tmp_path: Path) -> None:
     assert len(read_file(str(path), max_bytes=100)) == 100
 
 
+def test_an_empty_file_reads_as_no_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    assert read_file(str(path), max_bytes=1024) == b""
+
+
+def test_a_file_whose_stat_tells_no_size_is_read_to_its_end_within_the_cap() -> None:
+    assert b"Name:" in read_file("/proc/self/status", max_bytes=1 << 20)  # st_size is 0 in /proc
+    assert fetch_error(read_file, "/proc/self/status", 10).reason == "too_large"
+
+
 def test_a_missing_file_is_not_found(tmp_path: Path) -> None:
     missing = str(tmp_path / "gone.jpg")
     error = fetch_error(read_file, missing, 1024)
@@ -121,16 +133,33 @@ def test_a_file_that_grows_past_the_cap_after_its_size_was_checked_is_too_large(
 ) -> None:
     path = tmp_path / "growing.jpg"
     path.write_bytes(b"x" * 10)
-    real_open = Path.open
+    real_fstat = os.fstat
 
-    def open_after_growth(self: Path, *args: Any, **kwargs: Any) -> Any:
-        if self == path:
-            with real_open(path, "ab") as grow:  # grows between the stat and the read
-                grow.write(b"x" * 490)
-        return real_open(self, *args, **kwargs)
+    def fstat_then_grow(fd: int) -> Any:
+        info = real_fstat(fd)
+        with path.open("ab") as grow:  # grows between the stat and the read
+            grow.write(b"x" * 490)
+        return info
 
-    monkeypatch.setattr(Path, "open", open_after_growth)
+    monkeypatch.setattr(os, "fstat", fstat_then_grow)
     assert fetch_error(read_file, str(path), 100).reason == "too_large"
+
+
+def test_a_file_that_grows_under_the_cap_after_its_size_was_checked_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "growing.jpg"
+    path.write_bytes(b"x" * 10)
+    real_fstat = os.fstat
+
+    def fstat_then_grow(fd: int) -> Any:
+        info = real_fstat(fd)
+        with path.open("ab") as grow:
+            grow.write(b"y" * 90)
+        return info
+
+    monkeypatch.setattr(os, "fstat", fstat_then_grow)
+    assert read_file(str(path), 1024) == b"x" * 10 + b"y" * 90
 
 
 @pytest.mark.parametrize("cap", [1024, 10])
@@ -144,10 +173,14 @@ def test_an_unreadable_file_is_permission_denied(tmp_path: Path, monkeypatch: py
     path = tmp_path / "secret.jpg"
     path.write_bytes(b"x")
 
-    def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
-        raise PermissionError(13, "Permission denied", str(self))
+    real_open = os.open
 
-    monkeypatch.setattr(Path, "open", refuse)
+    def refuse(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if file == str(path):
+            raise PermissionError(13, "Permission denied", file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
     error = fetch_error(read_file, str(path), 1024)
     assert error.reason == "permission_denied"
     assert str(path) in error.detail

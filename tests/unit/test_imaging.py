@@ -9,7 +9,7 @@ import struct
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from PIL.JpegImagePlugin import JpegImageFile
 
 import pipeline.core.imaging as imaging
@@ -237,6 +237,33 @@ def test_noexif_keeps_the_stored_orientation(jpeg_rotated_by_exif: bytes) -> Non
 
 def test_exif_rotation_happens_before_the_thumbnail(jpeg_rotated_by_exif: bytes) -> None:
     assert decoded(run(jpeg_rotated_by_exif, "thumbnail:10")).size == (5, 10)
+
+
+def rotated_by_xmp(fmt: str) -> bytes:
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    if fmt != "PNG":
+        return encode(solid((40, 20)), fmt, xmp=xmp)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+    return encode(solid((40, 20)), "PNG", pnginfo=info)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF", "MPO"])
+def test_exif_orientation_is_applied_whatever_the_format_keeps_it(fmt: str) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    assert decoded(run(encode(solid((40, 20)), fmt, exif=exif), "")).size == (20, 40)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_an_xmp_orientation_is_applied_too(fmt: str) -> None:
+    assert decoded(run(rotated_by_xmp(fmt), "")).size == (20, 40)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "BMP", "JPEG"])
+def test_an_image_without_orientation_metadata_keeps_its_orientation(fmt: str) -> None:
+    image = solid((40, 20)) if fmt != "GIF" else solid((40, 20)).convert("P")
+    assert decoded(run(encode(image, fmt), "")).size == (40, 20)
 
 
 # --- output encoding ----------------------------------------------------------------

@@ -43,7 +43,7 @@ def test_write_is_atomic_a_failed_rename_keeps_the_old_file_and_no_part(
 ) -> None:
     out.write("cat.jpg", b"complete old version")
 
-    def broken_replace(src: object, dst: object) -> None:
+    def broken_replace(src: object, dst: object, **dir_fds: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken_replace)
@@ -108,3 +108,39 @@ def test_ensure_refuses_a_file_where_the_folder_should_be(tmp_path: Path) -> Non
     with pytest.raises(StoreError) as caught:
         OutputDir(tmp_path / "job").ensure()
     assert caught.value.reason == "write_error"
+
+
+def test_an_open_folder_writes_many_files_and_survives_the_folder_being_removed(out: OutputDir) -> None:
+    with out.open() as folder:
+        folder.write("a.jpg", b"1")
+        for path in out.path.iterdir():
+            path.unlink()
+        out.path.rmdir()
+        folder.write("b.jpg", b"2")  # created again, as a write to a missing folder does
+    assert sorted(p.name for p in out.path.iterdir()) == ["b.jpg"]
+    assert folder.fd == -1
+
+
+def test_an_open_folder_keeps_writing_into_the_folder_it_opened_when_its_path_becomes_a_symlink(
+    out: OutputDir, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with out.open() as folder:
+        out.path.rename(tmp_path / "moved")
+        out.path.symlink_to(elsewhere, target_is_directory=True)
+        folder.write("cat.jpg", b"data")
+    assert (tmp_path / "moved" / "cat.jpg").read_bytes() == b"data"
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_an_open_folder_refuses_unsafe_names_and_symlinks_like_write(out: OutputDir, tmp_path: Path) -> None:
+    (tmp_path / "victim.txt").write_bytes(b"precious")
+    with out.open() as folder:
+        (out.path / "cat.jpg").symlink_to(tmp_path / "victim.txt")
+        for name, reason in (("../x.jpg", "unsafe_name"), ("cat.jpg", "unsafe_path")):
+            with pytest.raises(StoreError) as caught:
+                folder.write(name, b"attacker bytes")
+            assert caught.value.reason == reason
+    assert (tmp_path / "victim.txt").read_bytes() == b"precious"
+    assert leftovers(out.path) == []
