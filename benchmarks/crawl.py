@@ -41,8 +41,8 @@ import aiohttp
 import lxml.html
 
 from benchmarks.harness import Cluster
-from pipeline.demo.site import DemoSite
 from pipeline.core.document import FINAL_STATES
+from pipeline.demo.site import DemoSite
 from pipeline.ledger import job_key
 from pipeline.producer import CrawlJobRequest
 
