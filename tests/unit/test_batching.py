@@ -16,8 +16,8 @@ def test_the_default_holds_until_enough_items_are_measured() -> None:
     assert adaptive_batch(20, stats(MIN_SAMPLE - 1, 0.0002)) == 20
 
 
-def test_tiny_items_get_batches_of_about_a_tenth_of_a_second_of_work() -> None:
-    assert adaptive_batch(20, stats(100, 0.0005)) == 200
+def test_tiny_items_get_batches_of_about_a_quarter_second_of_work() -> None:
+    assert adaptive_batch(20, stats(100, 0.001)) == 250
 
 
 def test_the_batch_is_capped() -> None:
