@@ -6,18 +6,62 @@ the JSON members the ledger admits (``_links``, ``_images``, ``_words``): per
 page that is dozens of URL checks and hashes the worker's main process, whose
 event loop fetches every page, would otherwise spend. Kept apart from
 ``crawl_stages`` so a pool child imports only this and the pure core.
+
+A crawl's site-wide links (menus, footers) recur on every page, so each
+child remembers, per scope, the encoded member of every link it has seen
+(bounded), as ``pipeline.core.urls`` remembers canonical forms.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from pipeline.core.html import parse_page
 from pipeline.core.urls import Scope, url_id
+
+# Per (scope, kind): link -> its JSON member '["<id>","<link>"]' (as json.dumps writes it: the id is
+# hex, the link escaped by json's own ASCII string encoder), or "" when out of scope. Site-wide
+# links recur on every page of a crawl, so each is checked and hashed once per child. Bounded:
+# a table that reaches MEMBER_CACHE_SIZE is emptied, and only the last few scopes are kept.
+MEMBER_CACHE_SIZE = 32768
+_SCOPES_KEPT = 8
+_members: dict[tuple[frozenset[str], frozenset[str], str], dict[str, str]] = {}
+_members_lock = threading.Lock()  # the parse may run in threads (parse_pool = "threads")
+# What json.dumps(..., separators=(",", ":")) writes, without building an encoder per call (and the
+# circular-reference check, pointless on lists of strings and numbers).
+_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+def _member_table(scope: Scope, kind: str) -> dict[str, str]:
+    key = (scope.hosts, scope.domains, kind)
+    with _members_lock:
+        table = _members.pop(key, None)
+        if table is None or len(table) >= MEMBER_CACHE_SIZE:
+            table = {}
+        while len(_members) >= _SCOPES_KEPT:
+            del _members[next(iter(_members))]  # the least recently used scope
+        _members[key] = table
+    return table
+
+
+def _encode(urls: list[str], scope: Scope, kind: str) -> str:
+    """The JSON array of ``[id, url]`` for the ``urls`` in scope, as ``json.dumps`` compactly writes it."""
+    table = _member_table(scope, kind)
+    members = []
+    for url in urls:
+        member = table.get(url)
+        if member is None:
+            allowed = scope.allows(url)
+            member = table[url] = f'["{url_id(url, kind)}",{encode_basestring_ascii(url)}]' if allowed else ""
+        if member:
+            members.append(member)
+    return "[" + ",".join(members) + "]"
 
 
 @dataclass(frozen=True)
@@ -33,17 +77,20 @@ class ParsedPage:
 def parse_for_crawl(
     pages: list[tuple[bytes, str, str | None]], scope: dict[str, Any], images: bool
 ) -> list[ParsedPage]:
-    """Several pages in one call (one pool round trip per chunk); ``scope`` is ``Scope.to_json()``."""
-    allowed = Scope.from_json(scope).allows
+    """Several pages in one call (one pool round trip per chunk); ``scope`` is ``Scope.to_json()``.
+
+    ``discoveries`` is what ``json.dumps({"_links": ..., "_images": ..., "_words": ...})``
+    would give (minus the braces), assembled from cached per-link members.
+    """
+    in_scope = Scope.from_json(scope)
     parsed = []
     for body, url, charset in pages:
         started = time.perf_counter()
         info = parse_page(body, url, charset)
-        found: dict[str, Any] = {"_links": [[url_id(link, "p"), link] for link in info.links if allowed(link)]}
+        found = ',"_links":' + _encode(info.links, in_scope, "p")
         if images:
-            found["_images"] = [[url_id(img, "i"), img] for img in info.images if allowed(img)]
-        found["_words"] = [[word, count] for word, count in info.top_words]
-        members = json.dumps(found, separators=(",", ":"))
+            found += ',"_images":' + _encode(info.images, in_scope, "i")
+        found += ',"_words":' + _JSON.encode(info.top_words)  # (word, count) tuples: JSON arrays too
         parsed.append(ParsedPage(info.title, info.word_count, len(info.links), time.perf_counter() - started,
-                                 os.getpid(), "," + members[1:-1]))  # fmt: skip
+                                 os.getpid(), found))  # fmt: skip
     return parsed
