@@ -28,7 +28,8 @@ from pipeline.core.urls import Scope, url_id
 # Per (scope, kind): link -> its JSON member '["<id>","<link>"]' (as json.dumps writes it: the id is
 # hex, the link escaped by json's own ASCII string encoder), or "" when out of scope. Site-wide
 # links recur on every page of a crawl, so each is checked and hashed once per child. Bounded:
-# a table that reaches MEMBER_CACHE_SIZE is emptied, and only the last few scopes are kept.
+# when the tables together reach MEMBER_CACHE_SIZE entries (~5 MB) they are all emptied, and only
+# the last few scopes are kept.
 MEMBER_CACHE_SIZE = 32768
 _SCOPES_KEPT = 8
 _members: dict[tuple[frozenset[str], frozenset[str], str], dict[str, str]] = {}
@@ -41,8 +42,9 @@ _JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 def _member_table(scope: Scope, kind: str) -> dict[str, str]:
     key = (scope.hosts, scope.domains, kind)
     with _members_lock:
-        table = _members.pop(key, None)
-        if table is None or len(table) >= MEMBER_CACHE_SIZE:
+        table = _members.pop(key, None) or {}
+        if len(table) + sum(map(len, _members.values())) >= MEMBER_CACHE_SIZE:
+            _members.clear()
             table = {}
         while len(_members) >= _SCOPES_KEPT:
             del _members[next(iter(_members))]  # the least recently used scope

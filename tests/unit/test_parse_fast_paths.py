@@ -155,7 +155,12 @@ def test_the_member_tables_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(page_parse._member_table(scope, "p")) <= 7
     for n in range(page_parse._SCOPES_KEPT + 3):
         page_parse._encode(links, Scope.of([f"http://s{n}.test/"]), "p")
+        assert sum(len(table) for table in page_parse._members.values()) <= 5 + len(links)
     assert len(page_parse._members) <= page_parse._SCOPES_KEPT
+    monkeypatch.setattr(page_parse, "MEMBER_CACHE_SIZE", 1000)
+    for n in range(page_parse._SCOPES_KEPT + 3):
+        page_parse._encode(links, Scope.of([f"http://s{n}.test/"]), "p")
+    assert len(page_parse._members) == page_parse._SCOPES_KEPT  # the least recently used scopes went
 
 
 WORD = re.compile(r"[^\W\d_]{2,}")
