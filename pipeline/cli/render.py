@@ -56,6 +56,8 @@ def report(doc: Mapping[str, Any]) -> None:
             f"{pages['links_capped']} links over --max-pages",
         )
         table.add_row("images", f"[green]{doc['images']['ok']} ok[/], [red]{doc['images']['failed']} failed[/]")
+        if hint := off_site_images_hint(doc):
+            table.add_row("", f"[yellow]{hint}[/]")
     table.add_row("items" if doc["kind"] == "crawl" else "images",
                   f"[green]{images['ok']} ok[/], [red]{images['failed']} failed[/]"
                   + (f", {images['pending']} pending" if images.get("pending") else ""))  # fmt: skip
@@ -74,6 +76,22 @@ def report(doc: Mapping[str, Any]) -> None:
         table.add_row("top words", ", ".join(f"{w} ({n})" for w, n in doc["top_words"][:10]))
     table.add_row("outputs", str(doc["output_dir"]))
     err.print(table)
+
+
+def off_site_images_hint(doc: Mapping[str, Any]) -> str | None:
+    """Why a crawl with ``--images`` found none, in the one case users hit most.
+
+    Images are scoped like pages, and many sites serve theirs from a CDN host
+    (``cdn.example.com``, another domain): the crawl then fetches pages but no
+    image, which looks like a bug unless it says so.
+    """
+    images = doc.get("images", {})
+    if doc.get("kind") != "crawl" or not doc.get("ops") or doc.get("state") not in ("succeeded", "failed"):
+        return None
+    if images.get("ok", 0) + images.get("failed", 0) or not doc.get("pages", {}).get("ok"):
+        return None
+    return ("no image in scope: images on other hosts (a CDN) are not fetched; "
+            "add --allow-domain HOST (e.g. the CDN's domain) to include them")  # fmt: skip
 
 
 def status_line(doc: Mapping[str, Any]) -> str:

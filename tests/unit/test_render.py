@@ -1,0 +1,38 @@
+"""What a person reads at the end of a job (pipeline.cli.render)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.cli import render
+
+
+def crawl_doc(images_ok: int, *, ops: str | None = "thumbnail:128", pages_ok: int = 12) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "job_id": "20261123-000000-abcdef", "kind": "crawl", "state": "succeeded",
+        "pages": {"ok": pages_ok, "failed": 0, "non_html": 0, "links_capped": 0, "links_beyond_depth": 0},
+        "images": {"ok": images_ok, "failed": 0},
+        "items": {"ok": pages_ok + images_ok, "failed": 0, "total": pages_ok + images_ok, "pending": 0},
+        "failures": {}, "bytes_in": 0, "bytes_out": 0, "elapsed_s": 1.0, "items_per_s": 12.0,
+        "timings": {}, "output_dir": "/tmp/out", "top_words": [], "cache_hits": 0,
+    }  # fmt: skip
+    if ops:
+        doc["ops"], doc["format"] = ops, "webp"
+    return doc
+
+
+def test_a_crawl_with_images_that_found_none_says_why_and_what_to_do() -> None:
+    hint = render.off_site_images_hint(crawl_doc(images_ok=0))
+    assert hint is not None and "--allow-domain" in hint
+
+
+def test_no_hint_when_images_were_found_or_not_asked_for_or_no_page_was_fetched() -> None:
+    assert render.off_site_images_hint(crawl_doc(images_ok=3)) is None
+    assert render.off_site_images_hint(crawl_doc(images_ok=0, ops=None)) is None
+    assert render.off_site_images_hint(crawl_doc(images_ok=0, pages_ok=0)) is None
+
+
+def test_the_report_prints_the_hint() -> None:
+    with render.err.capture() as captured:
+        render.report(crawl_doc(images_ok=0))
+    assert "--allow-domain" in captured.get()
