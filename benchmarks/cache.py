@@ -27,7 +27,7 @@ from typing import Any
 from benchmarks import data
 from benchmarks.harness import Cluster
 from benchmarks.saving import run_and_save
-from pipeline.core.cache_key import CACHE_PREFIX
+from pipeline.core.cache_key import CACHE_INDEX, CACHE_PREFIX, CACHE_SIZES, CACHE_TOTAL
 
 OPS, FORMAT = "thumbnail:256", "webp"
 CACHE_TTL_S = 7 * 24 * 3600
@@ -45,6 +45,7 @@ def _flush(cluster: Cluster) -> None:
     keys = list(client.scan_iter(match=CACHE_PREFIX + "*", count=1000))
     for start in range(0, len(keys), 500):
         client.unlink(*keys[start : start + 500])
+    client.unlink(CACHE_INDEX, CACHE_SIZES, CACHE_TOTAL)
 
 
 def _used_memory(cluster: Cluster) -> int:

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     cache_max_bytes: int = Field(
         2 * 2**20, ge=0, description="largest output kept in the result cache (bigger ones are not cached)"
     )
+    cache_max_total_bytes: int = Field(
+        256 * 2**20,
+        ge=0,
+        description="most bytes of outputs the result cache keeps in Redis, all entries together (the ones "
+        "closest to expiry leave first); 0 = no cap",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING...")
     log_format: Literal["text", "json"] = Field("text", description="text (key=value) or json lines")
     scheduler_sync_s: float = Field(

@@ -1,8 +1,11 @@
-"""The result cache as a pool child uses it: one Redis GET before decoding, one SET after encoding.
+"""The result cache as a pool child uses it: one Redis GET before decoding, one Lua call after encoding.
 
 Outputs are kept in Redis under ``pl:cache:KEY`` (``pipeline.core.cache_key``)
 for ``PIPELINE_CACHE_TTL_S`` after they were made, shared by every worker, so
-the same image content with the same ops is transformed once across jobs.
+the same image content with the same ops is transformed once across jobs. All
+entries together stay under ``PIPELINE_CACHE_MAX_TOTAL_BYTES`` (the ones
+closest to expiry leave first, ``lua/cache_put.lua``): the cache shares Redis's
+memory with queues and ledgers that must never be evicted.
 
 The cache only ever saves work: a Redis error, a slow Redis or a malformed
 entry is logged and the item is transformed as if the cache were off (and the
@@ -17,11 +20,21 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import redis
 
-from pipeline.core.cache_key import CachedOutput, cache_key, decode_entry, encode_entry, plan_digest
+from pipeline.core.cache_key import (
+    CACHE_INDEX,
+    CACHE_SIZES,
+    CACHE_TOTAL,
+    CachedOutput,
+    cache_key,
+    decode_entry,
+    encode_entry,
+    plan_digest,
+)
 
 if TYPE_CHECKING:  # pool children import this module: keep pydantic out of them
     from pipeline.config import Settings
@@ -40,13 +53,14 @@ class CacheSettings:
     redis_url: str
     ttl_s: int
     max_bytes: int
+    max_total_bytes: int = 0  # 0: no cap
 
     @classmethod
     def of(cls, settings: Settings, redis_url: str) -> CacheSettings | None:
         """None when the cache is off (``PIPELINE_CACHE_TTL_S=0``)."""
         if settings.cache_ttl_s <= 0:
             return None
-        return cls(redis_url, settings.cache_ttl_s, settings.cache_max_bytes)
+        return cls(redis_url, settings.cache_ttl_s, settings.cache_max_bytes, settings.cache_max_total_bytes)
 
 
 class ResultCache:
@@ -55,6 +69,7 @@ class ResultCache:
     def __init__(self, config: CacheSettings) -> None:
         self.config = config
         self._client: Any = None
+        self._put: Any = None
         self._paused_until = 0.0
 
     def key(self, source: bytes, plan_json: Mapping[str, Any]) -> str:
@@ -81,8 +96,9 @@ class ResultCache:
         client = self._redis()
         if client is None:
             return
+        keys = [key, CACHE_INDEX, CACHE_SIZES, CACHE_TOTAL]
         try:
-            client.set(key, encode_entry(output), ex=self.config.ttl_s)
+            self._put(keys, [encode_entry(output), self.config.ttl_s, time.time(), self.config.max_total_bytes])
         except redis.RedisError as exc:
             self._pause("write", exc)
 
@@ -92,6 +108,9 @@ class ResultCache:
         if self._client is None:
             self._client = redis.Redis.from_url(
                 self.config.redis_url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=READ_TIMEOUT_S
+            )
+            self._put = self._client.register_script(
+                resources.files("pipeline.lua").joinpath("cache_put.lua").read_text()
             )
         return self._client
 

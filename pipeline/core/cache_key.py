@@ -24,6 +24,9 @@ import PIL
 
 CACHE_VERSION = 1  # bump when the key or the entry format changes: old entries are then never read
 CACHE_PREFIX = "pl:cache:"
+# The cache's bookkeeping, outside CACHE_PREFIX so a scan of entries finds entries only:
+# entry -> expiry time, entry -> size, and the bytes kept (lua/cache_put.lua).
+CACHE_INDEX, CACHE_SIZES, CACHE_TOTAL = "pl:cache-index", "pl:cache-sizes", "pl:cache-bytes"
 ENGINE = f"pillow-{PIL.__version__}"  # a Pillow upgrade may encode differently: a new key space
 MAGIC = b"plc1"
 _HEADER = struct.Struct(">4sII")

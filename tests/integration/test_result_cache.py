@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,12 +28,12 @@ from PIL import Image
 from pipeline.cluster import WorkerProcess, start_worker, wait_ready
 from pipeline.config import Settings
 from pipeline.core.aggregate import ItemResult, Totals, record
-from pipeline.core.cache_key import CACHE_PREFIX, CachedOutput, cache_key, plan_digest
+from pipeline.core.cache_key import CACHE_PREFIX, CACHE_TOTAL, CachedOutput, cache_key, encode_entry, plan_digest
 from pipeline.ledger import Ledger
 from pipeline.localredis import RedisServer, start_redis
 from pipeline.producer import ImageJobRequest, Producer
 from pipeline.redisconn import connect
-from tests.helpers import wait_for_job, wait_for_report
+from tests.helpers import wait_for_job, wait_for_report, wait_until
 from workers.result_cache import CacheSettings, ResultCache
 
 PIPELINE = str(Path(sys.executable).parent / "pipeline")
@@ -170,6 +171,77 @@ def test_an_unreachable_redis_is_a_miss_and_pauses_the_cache_instead_of_failing(
     assert cache.get(CACHE_PREFIX + "x") is None
     cache.put(CACHE_PREFIX + "x", CachedOutput(b"data", 1, 1))  # no exception
     assert cache._redis() is None, "after a connection error the cache is left alone for a while"
+
+
+# --- the cache keeps its total under PIPELINE_CACHE_MAX_TOTAL_BYTES --------------------------------
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[str]:
+    """A Redis of its own: a small cap would evict the entries the other tests' jobs rely on."""
+    server = start_redis(tmp_path / "redis", appendonly=False)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+ENTRY = len(encode_entry(CachedOutput(b"x" * 100, 1, 1)))  # bytes one 100-byte output takes
+
+
+def capped(url: str, entries: int, ttl_s: int = 60) -> ResultCache:
+    return ResultCache(CacheSettings(url, ttl_s=ttl_s, max_bytes=2**20, max_total_bytes=entries * ENTRY))
+
+
+def kept_bytes(url: str) -> int:
+    client = connect(url)
+    try:
+        return int(client.get(CACHE_TOTAL) or 0)
+    finally:
+        client.close()
+
+
+def test_the_cache_drops_the_entries_closest_to_expiry_to_stay_under_its_total_cap(own_redis: str) -> None:
+    cache = capped(own_redis, entries=3)
+    for index in range(5):
+        cache.put(CACHE_PREFIX + f"k{index}", CachedOutput(bytes([index]) * 100, 1, 1))
+    assert [cache.get(CACHE_PREFIX + f"k{i}") is not None for i in range(5)] == [False, False, True, True, True]
+    assert kept_bytes(own_redis) == 3 * ENTRY
+
+
+def test_an_overwritten_entry_is_counted_once(own_redis: str) -> None:
+    cache = capped(own_redis, entries=3)
+    for _ in range(4):
+        cache.put(CACHE_PREFIX + "same", CachedOutput(b"y" * 100, 1, 1))
+    cache.put(CACHE_PREFIX + "other", CachedOutput(b"z" * 100, 1, 1))
+    assert cache.get(CACHE_PREFIX + "same") is not None and cache.get(CACHE_PREFIX + "other") is not None
+    assert kept_bytes(own_redis) == 2 * ENTRY
+
+
+def test_expired_entries_leave_the_count(own_redis: str) -> None:
+    cache = capped(own_redis, entries=3, ttl_s=1)
+    cache.put(CACHE_PREFIX + "brief", CachedOutput(b"b" * 100, 1, 1))
+    wait_until(lambda: cache.get(CACHE_PREFIX + "brief") is None, 10, "the entry's TTL to expire it")
+    time.sleep(0.05)  # its expiry time, as the index holds it, is now past too
+    cache.put(CACHE_PREFIX + "next", CachedOutput(b"n" * 100, 1, 1))
+    assert kept_bytes(own_redis) == ENTRY
+
+
+def test_an_output_bigger_than_the_whole_cache_is_not_kept_and_evicts_nothing(own_redis: str) -> None:
+    cache = capped(own_redis, entries=2)
+    cache.put(CACHE_PREFIX + "small", CachedOutput(b"s" * 100, 1, 1))
+    cache.put(CACHE_PREFIX + "huge", CachedOutput(b"h" * (3 * ENTRY), 1, 1))
+    assert cache.get(CACHE_PREFIX + "huge") is None
+    assert cache.get(CACHE_PREFIX + "small") is not None
+    assert kept_bytes(own_redis) == ENTRY
+
+
+def test_no_total_cap_when_it_is_zero(own_redis: str) -> None:
+    cache = capped(own_redis, entries=0)
+    for index in range(20):
+        cache.put(CACHE_PREFIX + f"k{index}", CachedOutput(b"u" * 100, 1, 1))
+    assert all(cache.get(CACHE_PREFIX + f"k{i}") is not None for i in range(20))
+    assert kept_bytes(own_redis) == 20 * ENTRY
 
 
 # --- the ledger counts hits first-write-wins, like every other counter --------------------------
