@@ -22,7 +22,12 @@ from tasks.names import QUEUES
 
 
 class _Stop(Exception):
-    """Raised from the SIGTERM handler so `up` unwinds like on Ctrl-C."""
+    """Raised from the SIGTERM/SIGINT handler, so `up` unwinds the same way for both.
+
+    SIGINT gets an explicit handler, not Python's KeyboardInterrupt: a process started
+    with SIGINT ignored (a background job of a non-interactive shell, some CI runners)
+    never gets KeyboardInterrupt, and would not stop on Ctrl-C or ``kill -INT``.
+    """
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
@@ -50,7 +55,7 @@ def up(ctx: CliContext, count: int, processes: int | None, with_scheduler: bool)
     log_dir.mkdir(parents=True, exist_ok=True)
     cluster = LocalCluster(settings, log_dir=log_dir)
     per_worker = processes or settings.processes or max(1, available_cores() // count)
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     scheduler: SchedulerProcess | None = None
     schedulers_started = 0  # a restarted scheduler gets a fresh name, like a restarted worker
     try:
@@ -81,7 +86,8 @@ def up(ctx: CliContext, count: int, processes: int | None, with_scheduler: bool)
     except (KeyboardInterrupt, _Stop):
         render.err.print("stopping: workers finish the batch in hand ...")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if scheduler is not None:
             scheduler.stop()  # first, so nothing is submitted while the workers stop
         cluster.stop()

@@ -13,7 +13,7 @@ from pipeline.cli import render
 
 
 class _Stop(Exception):
-    """Raised from the SIGTERM handler so the command unwinds like on Ctrl-C."""
+    """Raised from the SIGTERM/SIGINT handler (an explicit one: see ``pipeline.cli.cluster._Stop``)."""
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
@@ -42,7 +42,7 @@ def demo_site(port: int, pages: int, seed: int) -> int:
     from pipeline.demo.site import DemoSite
 
     site = DemoSite(pages=pages, seed=seed, port=port)
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         try:
             site.start()
@@ -57,6 +57,7 @@ def demo_site(port: int, pages: int, seed: int) -> int:
     except (KeyboardInterrupt, _Stop):
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         site.stop()
     return 0

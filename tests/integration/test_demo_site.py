@@ -347,7 +347,12 @@ _CLI = (
 )
 
 
-def _cli_process(*args: str) -> subprocess.Popen[str]:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _cli_process(*args: str, sigint_ignored: bool = False) -> subprocess.Popen[str]:
+    """``sigint_ignored``: started the way a non-interactive shell starts a background job."""
     return subprocess.Popen(
         [sys.executable, "-c", _CLI, "demo-site", *args],
         cwd=REPO,
@@ -355,6 +360,7 @@ def _cli_process(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )
 
 
@@ -366,6 +372,19 @@ def _first_line(process: subprocess.Popen[str], timeout: float = 20) -> str:
             process.kill()
             pytest.fail(f"no output within {timeout}s")
     return process.stdout.readline()
+
+
+def test_demo_site_stops_on_sigint_even_when_started_with_sigint_ignored() -> None:
+    process = _cli_process("--pages", "20", sigint_ignored=True)
+    try:
+        _first_line(process)
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])

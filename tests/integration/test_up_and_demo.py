@@ -90,6 +90,10 @@ def processes_under(home: Path) -> list[tuple[int, str]]:
     return found
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @dataclass
 class UpProcess:
     """A running `pipeline up`, with its stderr collected line by line on a thread."""
@@ -102,11 +106,12 @@ class UpProcess:
     _reader: threading.Thread | None = None
 
     @classmethod
-    def start(cls, home: Path, *args: str) -> UpProcess:
+    def start(cls, home: Path, *args: str, sigint_ignored: bool = False) -> UpProcess:
+        """``sigint_ignored``: started the way a non-interactive shell starts a background job."""
         env = fresh_env(home)
         process = subprocess.Popen(
             [PIPELINE, "up", *args], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint if sigint_ignored else None,
         )  # fmt: skip
         up = cls(process, home, env)
         up._reader = threading.Thread(target=up._read, daemon=True)
@@ -231,9 +236,10 @@ def test_the_private_redis_listens_on_loopback_only_and_requires_its_password(ru
         client.close()
 
 
-def test_ctrl_c_stops_up_its_workers_and_its_redis_and_removes_redis_json(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "started-with-sigint-ignored"])
+def test_ctrl_c_stops_up_its_workers_and_its_redis_and_removes_redis_json(tmp_path: Path, sigint_ignored: bool) -> None:
     home = tmp_path / "home"
-    up = UpProcess.start(home, "--workers", "1")
+    up = UpProcess.start(home, "--workers", "1", sigint_ignored=sigint_ignored)
     try:
         up.wait_for_line("ready", READY_TIMEOUT_S)
         redis_pid = int(up.state()["pid"])
