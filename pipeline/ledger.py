@@ -45,7 +45,7 @@ def job_key(job_id: str, part: str = "") -> str:
 # A crawl's links of pages whose depth may still drop, and refusals per URL (lua/admit.lua).
 CRAWL_DEPTH_PARTS = ("links", "unsettled", "beyond")
 PARTS = ("items", "done", "stats", "progress", "names", "urls", "frontier", "inflight", "leases", "words",
-         *CRAWL_DEPTH_PARTS)  # fmt: skip
+         *CRAWL_DEPTH_PARTS, "offsite")  # fmt: skip
 
 
 def _keys(job_id: str) -> list[str]:
@@ -138,7 +138,8 @@ class Ledger:
 
     @staticmethod
     def _record_keys(job_id: str) -> list[str]:
-        parts = ("items", "done", "stats", "urls", "frontier", "inflight", "leases", "words", *CRAWL_DEPTH_PARTS)
+        parts = ("items", "done", "stats", "urls", "frontier", "inflight", "leases", "words", *CRAWL_DEPTH_PARTS,
+                 "offsite")  # fmt: skip
         return [job_key(job_id), *(job_key(job_id, p) for p in parts)]
 
     def record_raw(
@@ -192,6 +193,11 @@ class Ledger:
     def top_words(self, job_id: str, count: int = 20) -> list[tuple[str, int]]:
         pairs = self.client.zrevrange(job_key(job_id, "words"), 0, count - 1, withscores=True)
         return [(str(word), int(score)) for word, score in pairs]
+
+    def off_site_images(self, job_id: str, count: int = 10) -> list[tuple[str, int]]:
+        """Hosts of the images a crawl's scope left out, by how many times pages referred to them."""
+        pairs = self.client.zrevrange(job_key(job_id, "offsite"), 0, count - 1, withscores=True)
+        return [(str(host), int(score)) for host, score in pairs]
 
     def mark_running(self, job_id: str) -> bool:
         """The first batch has started: a queued job is now running (shown at once by status/top)."""
@@ -258,8 +264,10 @@ class Ledger:
 
     def document(self, job_id: str) -> dict[str, Any]:
         meta = self.meta(job_id)
-        words = self.top_words(job_id) if meta.kind == "crawl" else None
-        return build_document(meta, self.totals(job_id), time.time(), words)
+        if meta.kind != "crawl":
+            return build_document(meta, self.totals(job_id), time.time())
+        words, off_site = self.top_words(job_id), self.off_site_images(job_id)
+        return build_document(meta, self.totals(job_id), time.time(), words, off_site)
 
     def results(self, job_id: str, *, failed_only: bool = False) -> Iterator[ItemResult]:
         """Stream recorded item results (HSCAN: never the whole job in memory)."""

@@ -2,7 +2,9 @@
 
 Besides parsing (``pipeline.core.html``), the pool child keeps the links and
 images that are in the crawl's scope and encodes them, with their item ids, as
-the JSON members the ledger admits (``_links``, ``_images``, ``_words``): per
+the JSON members the ledger admits (``_links``, ``_images``, ``_words``, and
+``_offsite``: the hosts of images the scope leaves out, so the report can say
+which ``--allow-domain`` a CDN-served site needs): per
 page that is dozens of URL checks and hashes the worker's main process, whose
 event loop fetches every page, would otherwise spend. Kept apart from
 ``crawl_stages`` so a pool child imports only this and the pure core.
@@ -18,12 +20,13 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from pipeline.core.html import parse_page
-from pipeline.core.urls import Scope, url_id
+from pipeline.core.urls import Scope, hostname_of, url_id
 
 # Per (scope, kind): link -> its JSON member '["<id>","<link>"]' (as json.dumps writes it: the id is
 # hex, the link escaped by json's own ASCII string encoder), or "" when out of scope. Site-wide
@@ -37,6 +40,7 @@ _members_lock = threading.Lock()  # the parse may run in threads (parse_pool = "
 # What json.dumps(..., separators=(",", ":")) writes, without building an encoder per call (and the
 # circular-reference check, pointless on lists of strings and numbers).
 _JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+OFF_SITE_HOSTS_PER_PAGE = 20  # a page's off-site image hosts reported, most images first
 
 
 def _member_table(scope: Scope, kind: str) -> dict[str, str]:
@@ -52,8 +56,11 @@ def _member_table(scope: Scope, kind: str) -> dict[str, str]:
     return table
 
 
-def _encode(urls: list[str], scope: Scope, kind: str) -> str:
-    """The JSON array of ``[id, url]`` for the ``urls`` in scope, as ``json.dumps`` compactly writes it."""
+def _encode(urls: list[str], scope: Scope, kind: str, left_out: Counter[str] | None = None) -> str:
+    """The JSON array of ``[id, url]`` for the ``urls`` in scope, as ``json.dumps`` compactly writes it.
+
+    ``left_out`` (if given) counts the URLs out of scope by host name.
+    """
     table = _member_table(scope, kind)
     members = []
     for url in urls:
@@ -63,6 +70,8 @@ def _encode(urls: list[str], scope: Scope, kind: str) -> str:
             member = table[url] = f'["{url_id(url, kind)}",{encode_basestring_ascii(url)}]' if allowed else ""
         if member:
             members.append(member)
+        elif left_out is not None and (host := hostname_of(url)):
+            left_out[host] += 1
     return "[" + ",".join(members) + "]"
 
 
@@ -91,7 +100,10 @@ def parse_for_crawl(
         info = parse_page(body, url, charset)
         found = ',"_links":' + _encode(info.links, in_scope, "p")
         if images:
-            found += ',"_images":' + _encode(info.images, in_scope, "i")
+            off_site: Counter[str] = Counter()
+            found += ',"_images":' + _encode(info.images, in_scope, "i", off_site)
+            if off_site:
+                found += ',"_offsite":' + _JSON.encode(off_site.most_common(OFF_SITE_HOSTS_PER_PAGE))
         found += ',"_words":' + _JSON.encode(info.top_words)  # (word, count) tuples: JSON arrays too
         parsed.append(ParsedPage(info.title, info.word_count, len(info.links), time.perf_counter() - started,
                                  os.getpid(), found))  # fmt: skip

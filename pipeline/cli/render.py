@@ -74,6 +74,8 @@ def report(doc: Mapping[str, Any]) -> None:
         table.add_row("ops", f"{doc['ops']} -> {doc.get('format')}")
     if doc.get("top_words"):
         table.add_row("top words", ", ".join(f"{w} ({n})" for w, n in doc["top_words"][:10]))
+    if line := off_site_images_line(doc):
+        table.add_row("off-site images", line)
     table.add_row("outputs", str(doc["output_dir"]))
     err.print(table)
 
@@ -83,15 +85,29 @@ def off_site_images_hint(doc: Mapping[str, Any]) -> str | None:
 
     Images are scoped like pages, and many sites serve theirs from a CDN host
     (``cdn.example.com``, another domain): the crawl then fetches pages but no
-    image, which looks like a bug unless it says so.
+    image, which looks like a bug unless it says so, and which host to allow.
     """
     images = doc.get("images", {})
     if doc.get("kind") != "crawl" or not doc.get("ops") or doc.get("state") not in ("succeeded", "failed"):
         return None
     if images.get("ok", 0) + images.get("failed", 0) or not doc.get("pages", {}).get("ok"):
         return None
+    hosts = [host for host, _ in doc.get("off_site_images", [])]
+    if hosts:
+        return (f"no image in scope: the pages' images are on other hosts ({', '.join(hosts[:3])}), which are "
+                f"not fetched; add --allow-domain {hosts[0]} to include them")  # fmt: skip
     return ("no image in scope: images on other hosts (a CDN) are not fetched; "
             "add --allow-domain HOST (e.g. the CDN's domain) to include them")  # fmt: skip
+
+
+def off_site_images_line(doc: Mapping[str, Any]) -> str | None:
+    """The report's line on images left out by the scope: host (references), most first."""
+    hosts = doc.get("off_site_images") or []
+    if not hosts or not doc.get("ops"):
+        return None
+    listed = ", ".join(f"{host} ({count})" for host, count in hosts[:5])
+    more = ", ..." if len(hosts) > 5 else ""
+    return f"{listed}{more} - not fetched (--allow-domain HOST includes a host)"
 
 
 def status_line(doc: Mapping[str, Any]) -> str:

@@ -48,9 +48,18 @@ def _kind(totals: Totals, kind: str) -> dict[str, int]:
 
 
 def build_document(
-    meta: JobMeta, totals: Totals, now: float, top_words: list[tuple[str, int]] | None = None
+    meta: JobMeta,
+    totals: Totals,
+    now: float,
+    top_words: list[tuple[str, int]] | None = None,
+    off_site_images: list[tuple[str, int]] | None = None,
 ) -> dict[str, Any]:
-    """The ``result --json`` document; ``now`` stands in for a running job's end."""
+    """The ``result --json`` document; ``now`` stands in for a running job's end.
+
+    A crawl's ``off_site_images`` are the hosts of images its scope left out
+    (``[host, references]``, most first): they are not fetched, and a site that
+    serves its images from a CDN needs ``--allow-domain`` for them.
+    """
     done = totals.done
     elapsed = meta.elapsed(now)
     expected = meta.total if meta.total is not None else meta.submitted
@@ -87,6 +96,7 @@ def build_document(
         doc["images"] = _kind(totals, "image")
         doc["items"] = {"ok": totals.ok, "failed": totals.failed, "total": expected, "pending": max(0, expected - done)}
         doc["top_words"] = [[word, count] for word, count in (top_words or [])]
+        doc["off_site_images"] = [[host, count] for host, count in (off_site_images or [])]
         doc["seeds"] = meta.spec.get("seeds", [])
     if meta.reason:
         doc["reason"] = meta.reason

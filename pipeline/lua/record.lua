@@ -1,10 +1,11 @@
 -- Record a batch of item results: first write wins, counters move only for
 -- ids seen for the first time, so re-deliveries and retries never double count.
 -- A crawl page's result also carries what it discovered (_links, _images,
--- _words): admitted in this same call, so a page is never "done" before its
--- children are known, and the job cannot end while anything is still to come.
+-- _words, and _offsite: images per host the scope leaves out): admitted in
+-- this same call, so a page is never "done" before its children are known,
+-- and the job cannot end while anything is still to come.
 -- A page's depth is read from `urls` (it may have been lowered since dispatch).
--- KEYS: job, items, done, stats, urls, frontier, inflight, leases, words, links, unsettled, beyond
+-- KEYS: job, items, done, stats, urls, frontier, inflight, leases, words, links, unsettled, beyond, offsite
 -- ARGV: now, result-json...
 -- Returns {newly_recorded, finished_by_this_call}
 local job, items, done, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -21,7 +22,7 @@ end
 -- Counters and word counts are summed here and written once per field at the
 -- end: a batch of pages shares most of its words and every result bumps the
 -- same few counters, so this turns ~50 commands per page into a few per call.
-local counts, seconds_sum, word_counts = {}, {}, {}
+local counts, seconds_sum, word_counts, off_site = {}, {}, {}, {}
 local function bump(field, n)
   counts[field] = (counts[field] or 0) + n
 end
@@ -29,8 +30,8 @@ end
 local added = 0
 for i = 2, #ARGV do
   local r = cjson.decode(ARGV[i])
-  local links, images, page_words = r._links, r._images, r._words
-  r._links, r._images, r._words = nil, nil, nil
+  local links, images, page_words, page_off_site = r._links, r._images, r._words, r._offsite
+  r._links, r._images, r._words, r._offsite = nil, nil, nil, nil
   local depth = page_depth(crawl, r)
   if depth and not low then
     low = lowest_open(crawl_limits(crawl))
@@ -72,6 +73,11 @@ for i = 2, #ARGV do
         word_counts[pair[1]] = (word_counts[pair[1]] or 0) + (tonumber(pair[2]) or 0)
       end
     end
+    if type(page_off_site) == 'table' then
+      for _, pair in ipairs(page_off_site) do
+        off_site[pair[1]] = (off_site[pair[1]] or 0) + (tonumber(pair[2]) or 0)
+      end
+    end
     if depth then
       discovered(crawl, r.id, depth, links, images, low)
     end
@@ -87,6 +93,9 @@ for field, x in pairs(seconds_sum) do
 end
 for word, n in pairs(word_counts) do
   redis.call('ZINCRBY', words, n, word)
+end
+for host, n in pairs(off_site) do
+  redis.call('ZINCRBY', KEYS[13], n, host)
 end
 if redis.call('HGET', job, 'state') == 'queued' then
   redis.call('HSET', job, 'state', 'running', 'started_at', now)

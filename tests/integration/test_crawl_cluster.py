@@ -20,7 +20,7 @@ from pipeline.demo.site import DemoSite
 from pipeline.ledger import Ledger
 from pipeline.producer import CrawlJobRequest, Producer
 from pipeline.redisconn import connect
-from tests.helpers import wait_for_job, wait_until
+from tests.helpers import image_bytes, wait_for_job, wait_until
 from tests.slow_site import SlowSite
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -139,3 +139,24 @@ def test_cancelling_a_crawl_stops_new_fetches_within_seconds(producer: Producer,
     doc = ledger.document(job_id)
     assert doc["state"] == "cancelled"
     assert doc["pages"]["ok"] < 200
+
+
+def test_a_crawl_reports_the_hosts_of_the_images_its_scope_left_out(
+    producer: Producer, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Not fetched, not resolved (``.invalid`` hosts): only counted, per reference, once per page."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "local.png").write_bytes(image_bytes((32, 32), "PNG"))
+    cdn = '<img src="http://cdn.invalid/a.png"><img src="http://cdn.invalid/b.png">'
+    (tmp_path / "site" / "index.html").write_text(
+        f'<html><body>{cdn}<img src="http://static.other.invalid/c.png"><img src="local.png">'
+        '<a href="two.html">two</a></body></html>'
+    )
+    (tmp_path / "site" / "two.html").write_text('<html><body><img src="http://cdn.invalid/a.png"></body></html>')
+    with StaticServer(tmp_path / "site") as site:
+        request = CrawlJobRequest([site.url_for("index.html")], images=True, ops="grayscale",
+                                  output_dir=tmp_path / "out")  # fmt: skip
+        doc = wait_for_job(ledger, producer.submit_crawl(request))
+    assert doc["state"] == "succeeded", doc
+    assert doc["images"]["ok"] == 1
+    assert doc["off_site_images"] == [["cdn.invalid", 3], ["static.other.invalid", 1]]

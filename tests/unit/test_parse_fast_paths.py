@@ -263,5 +263,25 @@ def test_parse_for_crawl_writes_what_json_dumps_writes() -> None:
             found: dict[str, Any] = {"_links": [[url_id(u, "p"), u] for u in info.links if scope.allows(u)]}
             if images:
                 found["_images"] = [[url_id(u, "i"), u] for u in info.images if scope.allows(u)]
+                left_out = Counter(urlsplit(u).hostname for u in info.images if not scope.allows(u))
+                if left_out:
+                    found["_offsite"] = [[host, n] for host, n in left_out.most_common(20)]
             found["_words"] = [[w, c] for w, c in info.top_words]
             assert parsed.discoveries == "," + json.dumps(found, separators=(",", ":"))[1:-1]
+
+
+def test_images_the_scope_leaves_out_are_counted_by_host() -> None:
+    body = b"""<html><body><img src="/a.png"><img src="http://cdn.test/1.png"><img src="http://cdn.test/2.png">
+        <img srcset="http://img.other.test/3.webp 2x"><img src="http://sub.h.test/4.png"></body></html>"""
+    scope = Scope.of(["http://h.test/"], [])
+    (parsed,) = parse_for_crawl([(body, "http://h.test/p.html", None)], scope.to_json(), True)
+    found = json.loads("{" + parsed.discoveries[1:] + "}")
+    assert [u for _, u in found["_images"]] == ["http://h.test/a.png"]
+    assert found["_offsite"] == [["cdn.test", 2], ["img.other.test", 1], ["sub.h.test", 1]]
+
+
+def test_no_off_site_count_when_images_are_not_asked_for() -> None:
+    body = b'<html><body><img src="http://cdn.test/1.png"></body></html>'
+    scope = Scope.of(["http://h.test/"], [])
+    (parsed,) = parse_for_crawl([(body, "http://h.test/", None)], scope.to_json(), False)
+    assert "_offsite" not in parsed.discoveries

@@ -36,3 +36,27 @@ def test_the_report_prints_the_hint() -> None:
     with render.err.capture() as captured:
         render.report(crawl_doc(images_ok=0))
     assert "--allow-domain" in captured.get()
+
+
+def test_the_hint_names_the_hosts_the_images_are_on() -> None:
+    doc = crawl_doc(images_ok=0)
+    doc["off_site_images"] = [["cdn.example.net", 40], ["img.example.org", 3]]
+    hint = render.off_site_images_hint(doc)
+    assert hint is not None
+    assert "cdn.example.net, img.example.org" in hint and "--allow-domain cdn.example.net" in hint
+
+
+def test_the_report_lists_off_site_image_hosts_with_their_counts() -> None:
+    doc = crawl_doc(images_ok=5)
+    doc["off_site_images"] = [[f"h{i}.test", 10 - i] for i in range(7)]
+    with render.err.capture() as captured:
+        render.report(doc)
+    text = captured.get()
+    assert "off-site images" in text and "h0.test (10)" in text and "h4.test (6)" in text
+    assert "h5.test" not in text, "five hosts at most, then an ellipsis"
+
+
+def test_no_off_site_line_for_a_crawl_without_images() -> None:
+    doc = crawl_doc(images_ok=0, ops=None)
+    doc["off_site_images"] = [["cdn.example.net", 4]]
+    assert render.off_site_images_line(doc) is None
