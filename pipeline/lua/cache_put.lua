@@ -43,5 +43,5 @@ end
 redis.call('SET', entry, value, 'EX', ttl)
 redis.call('ZADD', index, now + ttl, entry)
 redis.call('HSET', sizes, entry, #value)
-redis.call('SET', total, kept + #value)
+redis.call('SET', total, math.max(kept, 0) + #value)
 return 1
