@@ -61,7 +61,7 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from pipeline.cli import bench, cluster, demo, demo_site, jobs, monitor, schedule
+    from pipeline.cli import bench, cache, cluster, demo, demo_site, jobs, monitor, schedule
 
     commands = (
         *jobs.COMMANDS,
@@ -70,6 +70,7 @@ def _register() -> None:
         demo_site.demo_site,
         *monitor.COMMANDS,
         *schedule.COMMANDS,
+        *cache.COMMANDS,
         bench.bench,
     )
     for command in commands:

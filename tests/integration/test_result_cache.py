@@ -9,6 +9,7 @@ cache for them.
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -147,6 +148,30 @@ def test_status_and_result_show_the_cache_hits(
     result = subprocess.run([PIPELINE, "result", job_id], env=env, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and "3 cached" in status.stdout, status
     assert result.returncode == 0 and "3 outputs reused from the result cache" in result.stderr, result
+
+
+def cache_cli(redis_url: str, *args: str) -> dict[str, Any]:
+    env = {**os.environ, "PIPELINE_REDIS_URL": redis_url}
+    done = subprocess.run([PIPELINE, "cache", "--json", *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return figures
+
+
+@pytest.mark.usefixtures("worker")
+def test_pipeline_cache_shows_what_is_kept_and_clear_empties_it(
+    producer: Producer, ledger: Ledger, redis_url: str, tmp_path: Path
+) -> None:
+    noise_images(tmp_path / "in", 3, size=(320, 240))
+    run_job(producer, ledger, tmp_path / "in", tmp_path / "out1")
+    before = cache_cli(redis_url)
+    assert before["entries"] >= 3 and before["bytes"] > 0
+    assert before["max_total_bytes"] == Settings.load().cache_max_total_bytes
+
+    cleared = cache_cli(redis_url, "--clear")
+    assert cleared["removed"] >= 3 and cleared["entries"] == 0 and cleared["bytes"] == 0
+    assert run_job(producer, ledger, tmp_path / "in", tmp_path / "out2")["cache_hits"] == 0
+    assert run_job(producer, ledger, tmp_path / "in", tmp_path / "out3")["cache_hits"] == 3, "it fills again"
 
 
 def test_an_entry_over_the_size_cap_is_not_cached(redis_url: str) -> None:
