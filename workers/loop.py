@@ -48,6 +48,7 @@ class EventLoopThread:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.loop.shutdown_asyncgens()
+            await self.loop.shutdown_default_executor()  # the threads of asyncio.to_thread (crawl sessions)
 
         try:
             self.run(_drain(), timeout)
