@@ -181,8 +181,13 @@ async def _session(
         return len(more) < wanted
 
     async def gather() -> list[Outcome]:
-        """The next finished fetches: a group worth one parse call and one ledger call (see ``GATHER_S``)."""
-        while pending and not finished:
+        """The next finished fetches: a group worth one parse call and one ledger call (see ``GATHER_S``).
+
+        Returns [] only when nothing finished before the deadline (fetches cancelled
+        earlier may still report in: they are not ours any more).
+        """
+        while pending and not any(task in pending for task in finished):
+            finished.clear()
             wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), max(0.0, deadline - time.monotonic()))
