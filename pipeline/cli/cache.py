@@ -33,9 +33,16 @@ def cache(ctx: CliContext, clear: bool, as_json: bool) -> int:
     if removed is not None:
         render.err.print(f"removed {removed} cached output(s)")
     cap = render.human_bytes(stats.max_total_bytes) if stats.max_total_bytes else "no cap"
-    state = "off (PIPELINE_CACHE_TTL_S=0)" if stats.ttl_s <= 0 else f"entries kept {stats.ttl_s} s"
+    state = "off (PIPELINE_CACHE_TTL_S=0)" if stats.ttl_s <= 0 else f"each entry kept {_duration(stats.ttl_s)}"
     render.err.print(f"result cache: {stats.entries} entries, {render.human_bytes(stats.bytes)} of {cap}; {state}")
     return 0
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 COMMANDS = (cache,)
