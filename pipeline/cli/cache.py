@@ -39,9 +39,10 @@ def cache(ctx: CliContext, clear: bool, as_json: bool) -> int:
 
 
 def _duration(seconds: int) -> str:
-    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size and seconds % size == 0:
-            return f"{seconds // size} {unit}"
+            count = seconds // size
+            return f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''}"
     return f"{seconds} s"
 
 
