@@ -27,7 +27,7 @@ from typing import Any
 from benchmarks import data
 from benchmarks.harness import Cluster
 from benchmarks.saving import run_and_save
-from pipeline.core.cache_key import CACHE_INDEX, CACHE_PREFIX, CACHE_SIZES, CACHE_TOTAL
+from pipeline.cache_admin import clear_cache
 
 OPS, FORMAT = "thumbnail:256", "webp"
 CACHE_TTL_S = 7 * 24 * 3600
@@ -41,11 +41,7 @@ def _median(values: list[float]) -> float:
 def _flush(cluster: Cluster) -> None:
     """Empty the result cache (untimed), so the next job is a cold one."""
     assert cluster.ledger is not None
-    client = cluster.ledger.client
-    keys = list(client.scan_iter(match=CACHE_PREFIX + "*", count=1000))
-    for start in range(0, len(keys), 500):
-        client.unlink(*keys[start : start + 500])
-    client.unlink(CACHE_INDEX, CACHE_SIZES, CACHE_TOTAL)
+    clear_cache(cluster.ledger.client)
 
 
 def _used_memory(cluster: Cluster) -> int:

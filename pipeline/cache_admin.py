@@ -29,9 +29,9 @@ class CacheStats:
         return asdict(self)
 
 
-def cache_stats(client: Any, *, ttl_s: int, max_total_bytes: int, now: float | None = None) -> CacheStats:
+def cache_stats(client: Any, *, ttl_s: int, max_total_bytes: int) -> CacheStats:
     pipe = client.pipeline(transaction=False)
-    pipe.zcount(CACHE_INDEX, f"({time.time() if now is None else now!r}", "+inf")
+    pipe.zcount(CACHE_INDEX, f"({time.time()!r}", "+inf")  # entries whose expiry is still ahead
     pipe.get(CACHE_TOTAL)
     entries, kept = pipe.execute()
     return CacheStats(int(entries), max(0, int(kept or 0)), ttl_s, max_total_bytes)

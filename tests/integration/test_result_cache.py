@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +50,12 @@ def noise_images(folder: Path, count: int, size: tuple[int, int] = (1200, 900)) 
         path.write_bytes(out.getvalue())
         paths.append(path)
     return paths
+
+
+def cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``pipeline ARGS`` in a subprocess, against ``redis_url``."""
+    env = {**os.environ, "PIPELINE_REDIS_URL": redis_url}
+    return subprocess.run([PIPELINE, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def run_job(producer: Producer, ledger: Ledger, sources: Path, out: Path, ops: str = "thumbnail:300") -> dict[str, Any]:
@@ -143,16 +148,13 @@ def test_status_and_result_show_the_cache_hits(
     noise_images(tmp_path / "in", 3, size=(320, 240))
     run_job(producer, ledger, tmp_path / "in", tmp_path / "out1")
     job_id = run_job(producer, ledger, tmp_path / "in", tmp_path / "out2")["job_id"]
-    env = {**os.environ, "PIPELINE_REDIS_URL": redis_url}
-    status = subprocess.run([PIPELINE, "status", job_id], env=env, capture_output=True, text=True, timeout=60)
-    result = subprocess.run([PIPELINE, "result", job_id], env=env, capture_output=True, text=True, timeout=60)
+    status, result = cli(redis_url, "status", job_id), cli(redis_url, "result", job_id)
     assert status.returncode == 0 and "3 cached" in status.stdout, status
     assert result.returncode == 0 and "3 outputs reused from the result cache" in result.stderr, result
 
 
 def cache_cli(redis_url: str, *args: str) -> dict[str, Any]:
-    env = {**os.environ, "PIPELINE_REDIS_URL": redis_url}
-    done = subprocess.run([PIPELINE, "cache", "--json", *args], env=env, capture_output=True, text=True, timeout=60)
+    done = cli(redis_url, "cache", "--json", *args)
     assert done.returncode == 0, done
     figures: dict[str, Any] = json.loads(done.stdout)
     return figures
@@ -246,8 +248,8 @@ def test_an_overwritten_entry_is_counted_once(own_redis: str) -> None:
 def test_expired_entries_leave_the_count(own_redis: str) -> None:
     cache = capped(own_redis, entries=3, ttl_s=1)
     cache.put(CACHE_PREFIX + "brief", CachedOutput(b"b" * 100, 1, 1))
+    # Redis expires it no earlier than the expiry time the index holds (computed before the SET).
     wait_until(lambda: cache.get(CACHE_PREFIX + "brief") is None, 10, "the entry's TTL to expire it")
-    time.sleep(0.05)  # its expiry time, as the index holds it, is now past too
     cache.put(CACHE_PREFIX + "next", CachedOutput(b"n" * 100, 1, 1))
     assert kept_bytes(own_redis) == ENTRY
 

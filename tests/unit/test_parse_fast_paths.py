@@ -29,7 +29,11 @@ from workers.page_parse import parse_for_crawl
 
 
 def reference_normalize(url: str, base: str | None = None) -> str | None:
-    """The definition: ``urljoin`` then ``urlsplit``, as the module docstring describes it."""
+    """The definition: ``urljoin`` then ``urlsplit``, as the module docstring describes it.
+
+    Written out here rather than imported from the module's own slow road, so a
+    slip there cannot hide itself: this is the independent oracle.
+    """
     try:
         joined = urljoin(base, url.strip()) if base else url.strip()
         parts = urlsplit(joined)
