@@ -27,7 +27,8 @@ from typing import Any
 from benchmarks import data
 from benchmarks.harness import Cluster
 from benchmarks.saving import run_and_save
-from pipeline.cache_admin import clear_cache
+from pipeline.kinds import job_document
+from pipeline.ledger.cache import clear_cache
 
 OPS, FORMAT = "thumbnail:256", "webp"
 CACHE_TTL_S = 7 * 24 * 3600
@@ -66,7 +67,7 @@ class CacheBench:
         out = self.workdir / "out" / f"{self._runs:03d}-{label}"
         result = cluster.run_images(paths, out, fmt=FORMAT, ops=OPS)
         assert cluster.ledger is not None
-        found = cluster.ledger.document(result["job_id"])["cache_hits"]
+        found = job_document(cluster.ledger, result["job_id"])["cache_hits"]
         if result["ok"] != len(paths) or found != hits:
             raise RuntimeError(f"{label}: {result['ok']}/{len(paths)} ok, {found} cache hits (expected {hits})")
         result["cache_hits"] = found

@@ -43,8 +43,9 @@ import lxml.html
 from benchmarks.harness import Cluster
 from pipeline.core.document import FINAL_STATES
 from pipeline.demo.site import DemoSite
-from pipeline.ledger import job_key
-from pipeline.producer import CrawlJobRequest
+from pipeline.kinds import job_document
+from pipeline.kinds.crawl import CrawlSpec
+from pipeline.ledger.keys import job_key
 
 MAX_DEPTH = 8
 CONCURRENCY = 64
@@ -131,16 +132,16 @@ def scrapy_crawl(seed: str, max_depth: int = MAX_DEPTH) -> dict[str, Any] | None
 
 def _pipeline_crawl(cluster: Cluster, seed: str, images: bool) -> dict[str, Any]:
     assert cluster.producer is not None and cluster.ledger is not None
-    request = CrawlJobRequest([seed], max_depth=MAX_DEPTH, images=images, robots=False, concurrency=CONCURRENCY,
-                              per_host=CONCURRENCY, allow_private=True)  # fmt: skip
+    request = CrawlSpec(seeds=[seed], max_depth=MAX_DEPTH, images=images, robots=False, concurrency=CONCURRENCY,
+                        per_host=CONCURRENCY, allow_private=True)  # fmt: skip
     started = time.perf_counter()
-    job_id = cluster.producer.submit_crawl(request)
+    job_id = cluster.producer.submit(request)
     # One field per poll (like the image benchmark): the whole document every 10 ms
     # cost ~80 us of CPU per page here, taken from the cores the crawl runs on.
     while cluster.ledger.client.hget(job_key(job_id), "state") not in FINAL_STATES:
         time.sleep(0.01)
     wall = time.perf_counter() - started
-    doc = cluster.ledger.document(job_id)
+    doc = job_document(cluster.ledger, job_id)
     pages = doc["pages"]
     fetched = pages["ok"] + pages["failed"] + pages["non_html"]
     return {"wall_s": round(wall, 3), "pages": fetched, "images": doc["images"], "state": doc["state"]}

@@ -20,10 +20,13 @@ from benchmarks import procstat
 from pipeline.cluster import WorkerProcess, start_worker, wait_ready
 from pipeline.config import Settings
 from pipeline.core.document import FINAL_STATES
-from pipeline.ledger import Ledger, job_key
+from pipeline.kinds import job_document
+from pipeline.kinds.images import ImagesSpec
+from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
+from pipeline.ledger.keys import job_key
 from pipeline.localredis import RedisServer, start_redis
-from pipeline.producer import ImageJobRequest, Producer
-from pipeline.redisconn import connect
+from pipeline.producer import Producer
 
 
 class Cluster:
@@ -64,7 +67,7 @@ class Cluster:
         self.worker = start_worker(url, name, env=env, log_path=self.log_path)
         client = connect(url)
         try:
-            wait_ready(client, [self.worker], timeout=60)
+            wait_ready(Ledger(client), [self.worker], timeout=60)
         finally:
             client.close()
         self.producer = Producer(Settings.load(redis_url=url, home=home), url)
@@ -119,7 +122,7 @@ class Cluster:
         ``paths`` may name folders; ``count`` is then the number of images they hold.
         """
         assert self.producer is not None and self.ledger is not None
-        request = ImageJobRequest(
+        request = ImagesSpec(
             sources=[str(p) for p in paths], ops=ops, format=fmt, quality=85, output_dir=out_dir, batch_size=batch_size
         )
         pids = self.pids()
@@ -127,21 +130,22 @@ class Cluster:
         client = self.ledger.client
         window = procstat.Window()
         started = time.perf_counter()
-        job_id = self.producer.submit_images(request)
+        job_id = self.producer.submit(request)
         submitted = time.perf_counter()
         key = job_key(job_id)
         deadline = time.monotonic() + timeout_s
         while client.hget(key, "state") not in FINAL_STATES:
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"job {job_id} not final after {timeout_s:g} s: {self.ledger.document(job_id)}{self.log_tail()}"
+                    f"job {job_id} not final after {timeout_s:g} s: "
+                    f"{job_document(self.ledger, job_id)}{self.log_tail()}"
                 )
             time.sleep(poll_s)
         wall = time.perf_counter() - started
         after = procstat.snapshot(pids)
         cpu = procstat.delta(before, after)
         load = window.close(sum(v["cpu_s"] for v in cpu.values()), wall)
-        doc = self.ledger.document(job_id)
+        doc = job_document(self.ledger, job_id)
         self._wait_finalized(job_id)  # the reduce step must not overlap the next run
         n = count or len(paths)
         pool_cpu = sum(v["cpu_s"] for k, v in cpu.items() if k.startswith("pool_child"))

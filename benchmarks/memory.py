@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.saving import run_and_save
+from pipeline.kinds import job_document
 
 SAMPLE_S = 0.2
 SIZES = (10_000, 100_000)
@@ -74,7 +75,7 @@ def submit_in_subprocess(url: str, home: Path, folder: Path, out: Path, pids: di
 
 
 def measure(cluster: Any, folder: Path, items: int, out: Path, log: Any) -> dict[str, Any]:
-    from pipeline.ledger import job_key
+    from pipeline.ledger.keys import job_key
 
     assert cluster.redis is not None
     client = cluster.ledger.client
@@ -96,7 +97,7 @@ def measure(cluster: Any, folder: Path, items: int, out: Path, log: Any) -> dict
         while not client.hget(key, "report"):  # final state, then the reduce step's report
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"job {producer['job_id']} did not finish: {cluster.ledger.document(producer['job_id'])}"
+                    f"job {producer['job_id']} did not finish: {job_document(cluster.ledger, producer['job_id'])}"
                 )
             time.sleep(0.05)
         wall = time.perf_counter() - started
@@ -106,7 +107,7 @@ def measure(cluster: Any, folder: Path, items: int, out: Path, log: Any) -> dict
         sampler.join(5)
         if process.poll() is None:
             process.kill()
-    doc = cluster.ledger.document(producer["job_id"])
+    doc = job_document(cluster.ledger, producer["job_id"])
     if doc["images"]["ok"] != items:
         raise RuntimeError(f"the job did not process every item: {doc['images']}")
     samples = sampler.samples
@@ -196,11 +197,12 @@ def main(repeat: int, quick: bool, console: Any) -> int:
 
 def _produce(url: str, home: str, folder: str, out: str) -> None:
     from pipeline.config import Settings
-    from pipeline.producer import ImageJobRequest, Producer
+    from pipeline.kinds.images import ImagesSpec
+    from pipeline.producer import Producer
 
     producer = Producer(Settings.load(redis_url=url, home=Path(home)), url)
     started = time.perf_counter()
-    job_id = producer.submit_images(ImageJobRequest([folder], OPS, FORMAT, 85, Path(out)))
+    job_id = producer.submit(ImagesSpec(sources=[folder], ops=OPS, format=FORMAT, quality=85, output_dir=Path(out)))
     submit_s = time.perf_counter() - started
     producer.close()
     print(json.dumps({"job_id": job_id, "submit_s": round(submit_s, 3), "vmhwm_kb": _status_kb(os.getpid(), "VmHWM")}))

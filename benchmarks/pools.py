@@ -41,11 +41,12 @@ import aiohttp
 from benchmarks import data
 from benchmarks.amdahl import fit_serial_fraction, speedup
 from benchmarks.saving import run_and_save
-from pipeline.core.aggregate import ItemResult, Totals, merge, record
+from pipeline.core.aggregate import ItemResult, Totals
 from pipeline.core.html import parse_page
 from pipeline.core.imaging import TransformPlan, transform_image
 from pipeline.core.ops import parse_ops
 from pipeline.demo.sitegen import Origin, page_html
+from tests.fold import merge, record
 from workers.processes import tune_malloc
 
 PLAN = TransformPlan(parse_ops("thumbnail:256"), format="webp", quality=85).to_json()

@@ -13,7 +13,7 @@ import socket
 import sys
 
 from pipeline.config import Settings
-from pipeline.redisconn import connect
+from pipeline.ledger.connection import connect
 from pipeline.scheduler.store import ScheduleStore
 
 

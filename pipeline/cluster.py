@@ -16,15 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
-
 from pipeline.children import ChildProcess, spawn
 from pipeline.config import Settings
-from pipeline.core.errors import BrokerUnavailable, PipelineError
+from pipeline.core.errors import PipelineError
+from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
 from pipeline.localredis import RedisServer, read_state, start_redis, write_state
-from pipeline.redisconn import connect, redact
 from tasks.names import QUEUES
-from workers.heartbeat import WORKER_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +65,13 @@ def start_worker(
     return WorkerProcess(name, process, log_path)
 
 
-def wait_ready(client: redis.Redis, workers: Sequence[WorkerProcess], timeout: float = 60.0) -> None:
+def wait_ready(ledger: Ledger, workers: Sequence[WorkerProcess], timeout: float = 60.0) -> None:
     """Block until every worker has published its heartbeat, or fail with its log tail."""
     deadline = time.monotonic() + timeout
     waiting = {w.name: w for w in workers}
     while waiting:
         for name, worker in list(waiting.items()):
-            if client.exists(WORKER_PREFIX + name):
+            if ledger.worker_alive(name):
                 del waiting[name]
             elif not worker.alive():
                 raise PipelineError(f"worker {name} exited during start-up{worker.log_tail()}")
@@ -107,13 +105,11 @@ class LocalCluster:
             if self.record_state:
                 write_state(self.settings.state_dir, self.redis_server)
             self.redis_url = self.redis_server.url
-        client = connect(self.redis_url)
+        ledger = Ledger(connect(self.redis_url))
         try:
-            client.ping()
-        except redis.RedisError as exc:
-            raise BrokerUnavailable(f"broker unreachable: Redis at {redact(self.redis_url)}: {exc}") from None
+            ledger.ping()
         finally:
-            client.close()
+            ledger.close()
         return self.redis_url
 
     def start_workers(self, count: int, processes: int | None = None, timeout: float = 60.0) -> None:
@@ -128,11 +124,11 @@ class LocalCluster:
             started.append(worker)
         self.started_count += count
         self.workers += started
-        client = connect(self.redis_url)
+        ledger = Ledger(connect(self.redis_url))
         try:
-            wait_ready(client, started, timeout)
+            wait_ready(ledger, started, timeout)
         finally:
-            client.close()
+            ledger.close()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Warm-stop every worker, then stop the Redis we started (if we did)."""

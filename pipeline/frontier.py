@@ -1,77 +1,90 @@
-"""Moving a crawl forward: claim items from the Redis frontier and send them as tasks.
+"""What runs next: claim a job's items from its frontier in Redis, as batches for its stages.
 
-``pump`` is called by the producer after seeding, by a worker after every batch
-it finishes, and by every worker's ticker every few seconds (which is what
-re-sends items whose lease expired because their message or worker was lost).
-A crawl batch also tops itself up with it while it runs, claiming only the
-pages it can start (``limit``). Claims are atomic in Redis, so any number of
-pumps can run at once.
+This is the one place that decides it. ``claim`` is called by the producer
+after admitting items, by a worker after every batch it finishes, by every
+worker's ticker every few seconds (which re-sends items whose lease expired
+because their message or worker was lost), and by a crawl batch topping
+itself up (``limit``: only the pages it can start). The caller sends what it
+gets; claims are atomic in Redis, so any number can run at once.
+
+Item codes map to stages through the job's kind (``pipeline.kinds``); batch
+sizes follow the job's own ``batch`` field, or its measured cost per item when
+it adapts (``pipeline.core.batching``).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pipeline.config import Settings
 from pipeline.core import batching
-from pipeline.ledger import Ledger, job_key
+from pipeline.kinds import kind_named
+from pipeline.kinds.base import Stage
+from pipeline.ledger import Claimed, Ledger
 
-ACTIVE_CRAWLS = "pl:crawls"  # SET of job ids (crawls and image jobs) that may need pumping
-Send = Callable[[str, list[Any]], None]
+
+@dataclass(frozen=True)
+class Batch:
+    """Items of one job for one stage: one task message ``(job_id, items, sent_at)``."""
+
+    stage: Stage
+    job_id: str
+    items: list[list[Any]]
+    sent_at: float
+
+    @property
+    def task(self) -> str:
+        return self.stage.task
+
+    @property
+    def args(self) -> list[Any]:
+        return [self.job_id, self.items, self.sent_at]
 
 
-def batches(items: Sequence[Any], size: int) -> list[list[Any]]:
+def _message_item(item: Claimed) -> list[Any]:
+    """An item as its stage's message carries it: pages keep their depth; files carry zero timings."""
+    if item.code == "p":
+        return [item.id, item.source, item.depth]
+    if item.code == "f":
+        return [item.id, item.source, 0.0, 0.0]
+    return [item.id, item.source]
+
+
+def _chunks(items: Sequence[list[Any]], size: int) -> list[list[list[Any]]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-def pump(ledger: Ledger, job_id: str, send: Send, *, lease_s: float, window: int, batch_size: int,
-         page_task: str, image_task: str, file_task: str, now: float, limit: int = 0) -> int:  # fmt: skip
-    """Claim what may run now (at most ``limit`` pages, if not 0) and send it; returns the number of items sent.
+class Frontier:
+    """Claims batches for any job; one per producer and per worker process."""
 
-    Kinds: ``p`` crawl pages, ``i`` image URLs (fetch first), ``f`` local image
-    files (straight to transform). A job's own ``batch`` field, if set, wins;
-    an image job marked ``adaptive`` sizes its file batches (and its window)
-    from its measured cost per item (``pipeline.core.batching``).
-    """
-    pipe = ledger.client.pipeline(transaction=False)
-    pipe.hmget(job_key(job_id), ["batch", "adaptive", "kind"])
-    pipe.hmget(job_key(job_id, "stats"), batching.STAT_FIELDS)
-    (fixed, adaptive, kind), stats = pipe.execute()
-    size = file_size = int(fixed or batch_size)
-    if adaptive:
-        file_size = batching.adaptive_batch(size, dict(zip(batching.STAT_FIELDS, stats, strict=True)))
-    claimed = ledger.dispatch(
-        job_id, lease_s, window, min_window=batching.window_for(0, file_size) if adaptive else 0,
-        batch=file_size if kind == "images" else (size if limit else 1), limit=limit,
-    )  # fmt: skip
-    if not claimed:
-        return 0
-    pages = [[item_id, url, depth] for item_id, url, depth, kind in claimed if kind == "p"]
-    images = [[item_id, url] for item_id, url, _, kind in claimed if kind == "i"]
-    files = [[item_id, src, 0.0, 0.0] for item_id, src, _, kind in claimed if kind == "f"]
-    for task, items, per_task in ((page_task, pages, size), (image_task, images, size), (file_task, files, file_size)):
-        for chunk in batches(items, per_task):
-            send(task, [job_id, chunk, now])
-    return len(claimed)
+    def __init__(self, ledger: Ledger, settings: Settings) -> None:
+        self.ledger = ledger
+        self.lease_s = settings.visibility_timeout_s
+        self.window = settings.job_window
+        self.batch_size = settings.batch_size
 
-
-def active_crawls(ledger: Ledger) -> list[str]:
-    """Crawl jobs still marked active; ones whose record expired are dropped from the set."""
-    active = []
-    for job_id in ledger.client.smembers(ACTIVE_CRAWLS):
-        if ledger.client.exists(job_key(job_id)):
-            active.append(str(job_id))
-        else:
-            ledger.client.srem(ACTIVE_CRAWLS, job_id)
-    return active
-
-
-def page_export(result_json: str) -> str:
-    """One line of ``pages.jsonl``: what a user wants to know about a crawled URL."""
-    raw = json.loads(result_json)
-    meta = raw.get("meta", {})
-    line = {"url": raw.get("source"), "ok": raw.get("ok"), "kind": raw.get("kind"), **meta}
-    if not raw.get("ok"):
-        line["reason"] = raw.get("reason")
-    return json.dumps(line)
+    def claim(self, job_id: str, *, now: float, limit: int = 0) -> list[Batch]:
+        """Lease what may run now (at most ``limit`` pages, if not 0) and return it as batches."""
+        params = self.ledger.dispatch_params(job_id, batching.STAT_FIELDS)
+        if params.kind is None:
+            return []  # the job is gone (expired or never created)
+        kind = kind_named(params.kind)
+        size = adaptive_size = params.batch or self.batch_size
+        if params.adaptive:
+            adaptive_size = batching.adaptive_batch(size, params.stats)
+        # Images go out in whole batches; a crawl's as they are found (whole batches only when topping up).
+        whole = (size if limit else 1) if kind.streams_items else adaptive_size
+        min_window = batching.window_for(0, adaptive_size) if params.adaptive else 0
+        claimed = self.ledger.dispatch(job_id, self.lease_s, self.window, min_window=min_window, batch=whole,
+                                       limit=limit)  # fmt: skip
+        by_code: dict[str, list[list[Any]]] = {}
+        for item in claimed:
+            by_code.setdefault(item.code, []).append(_message_item(item))
+        batches = []
+        for code, items in by_code.items():
+            stage = kind.stages[code]
+            for chunk in _chunks(items, adaptive_size if stage.adaptive else size):
+                batches.append(Batch(stage, job_id, chunk, now))
+        return batches

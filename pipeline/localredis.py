@@ -25,7 +25,7 @@ import redis
 
 from pipeline.config import Settings
 from pipeline.core.errors import BrokerUnavailable, RedisNotFound
-from pipeline.redisconn import connect
+from pipeline.ledger.connection import connect
 
 STATE_FILE = "redis.json"
 

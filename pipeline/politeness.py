@@ -28,12 +28,12 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from pipeline.core.errors import FetchError
 from pipeline.core.urls import host_of
-from pipeline.ledger import job_key
+from pipeline.ledger.jobs import lua
+from pipeline.ledger.keys import politeness_keys
 
 REUSE_S = 0.5  # how long a slot taken in Redis may pass from request to request on this worker
 LINGER_S = 0.02  # how long a freed slot waits for the next request to its host before going back
@@ -73,8 +73,7 @@ class _LocalSlots:
         return self.hosts.setdefault(host, asyncio.Semaphore(self.limits.per_host))
 
     def keys(self, host: str) -> list[str]:
-        job = self.job_id
-        return [job_key(job), job_key(job, "slots"), job_key(job, f"host:{host}"), job_key(job, f"next:{host}")]
+        return politeness_keys(self.job_id, host)
 
     def reuse(self, host: str) -> _Slot | None:
         spares = self.spare.get(host)
@@ -136,7 +135,7 @@ class Gate:
 
     @staticmethod
     def register(client: Any) -> Any:
-        return client.register_script(resources.files("pipeline.lua").joinpath("acquire.lua").read_text())
+        return client.register_script(lua("acquire.lua"))
 
     @asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[None]:

@@ -13,13 +13,21 @@ from celery import Celery
 from kombu.entity import Exchange, Queue
 
 from pipeline.config import Settings
-from tasks.names import QUEUES, REDUCE_QUEUE, ROUTES
+from pipeline.kinds import KINDS, stages
+from tasks.names import JOB_FINALIZE, QUEUES, REDUCE_QUEUE, ROLES
+
+
+def routes() -> dict[str, dict[str, str]]:
+    """Each kind's stage tasks to their queue, and the reduce step to its own."""
+    table = {task: {"queue": ROLES[stage.queue]} for task, stage in stages().items()}
+    return table | {JOB_FINALIZE: {"queue": REDUCE_QUEUE}}
 
 
 def create_app(settings: Settings, url: str, *, worker: bool = False) -> Celery:
-    """A configured app; ``worker`` also imports the task modules and lifecycle hooks."""
+    """A configured app; ``worker`` also imports the task modules (every kind's) and lifecycle hooks."""
     settings.check_delivery_timeouts()
-    include = ["tasks.images", "tasks.crawl", "tasks.signals"] if worker else []
+    modules = dict.fromkeys(kind.task_module for kind in KINDS.values())
+    include = [*modules, "tasks.flow", "tasks.signals"] if worker else []
     app = Celery("pipeline", broker=url, include=include, set_as_current=worker)
     app.conf.update(
         # JSON in, JSON out; a pickle message is refused, never executed.
@@ -46,7 +54,7 @@ def create_app(settings: Settings, url: str, *, worker: bool = False) -> Celery:
         # then copies each message into all of them.
         task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_default_queue=REDUCE_QUEUE,
-        task_routes=ROUTES,
+        task_routes=routes(),
         worker_pool="threads",
         worker_concurrency=settings.task_threads,
         # Flower sees nothing unless workers send events (-E).

@@ -13,20 +13,16 @@ from celery import signals
 
 from pipeline.core.errors import ConfigError
 from pipeline.logs import setup_logging
+from tasks import runtime
+from tasks.flow import advance_all
 from tasks.monitoring import CoreEvents
 from workers.runtime import Runtime
 from workers.ticker import Ticker
 
 log = logging.getLogger(__name__)
-_runtime: Runtime | None = None
+TICK_S = 2.0  # how often every worker advances every active job (re-sending expired leases)
 _ticker: Ticker | None = None
 _core_events: CoreEvents | None = None
-
-
-def runtime() -> Runtime:
-    if _runtime is None:
-        raise RuntimeError("the worker runtime is not started (is this a celery worker?)")
-    return _runtime
 
 
 def _pool_name(pool_cls: Any) -> str:
@@ -39,7 +35,7 @@ def _pool_name(pool_cls: Any) -> str:
 
 @signals.worker_init.connect
 def start_runtime(sender: Any, **_: Any) -> None:
-    global _runtime, _core_events
+    global _core_events, _ticker
     app = sender.app
     settings = app.pipeline_settings
     setup_logging(settings.log_level, settings.log_format)
@@ -50,33 +46,30 @@ def start_runtime(sender: Any, **_: Any) -> None:
             "and cannot own the runtime's process pool"
         )
     queues = sorted(app.amqp.queues.consume_from or app.amqp.queues)
-    _runtime = Runtime.start(
+    rt = Runtime.start(
         settings, app.pipeline_redis_url, sender.hostname,
         {"queues": queues, "concurrency": sender.concurrency, "pool": pool},
     )  # fmt: skip
-    _core_events = CoreEvents(app, sender.hostname, _runtime.core_figures)
+    runtime.install(rt)
+    _core_events = CoreEvents(app, sender.hostname, rt.core_figures)
     _core_events.start()
-    _start_crawl_ticker()
-
-
-def _start_crawl_ticker() -> None:
-    """Every worker re-pumps active crawls every few seconds (Redis makes it safe to overlap)."""
-    global _ticker
-    from tasks.crawl import pump_all
-
-    _ticker = Ticker(2.0, pump_all, name="pipeline-crawl-pump")
+    # Every worker advances every active job every few seconds (claims in Redis make overlaps safe).
+    _ticker = Ticker(TICK_S, advance_all, name="pipeline-advance")
     _ticker.start()
 
 
 @signals.worker_shutdown.connect
 def stop_runtime(**_: Any) -> None:
-    global _runtime, _core_events, _ticker
+    global _core_events, _ticker
     if _ticker is not None:
         _ticker.stop()
         _ticker = None
     if _core_events is not None:
         _core_events.stop()
         _core_events = None
-    if _runtime is not None:
-        _runtime.stop()
-        _runtime = None
+    try:
+        rt = runtime.runtime()
+    except RuntimeError:
+        return
+    runtime.install(None)
+    rt.stop()

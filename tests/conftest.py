@@ -18,9 +18,9 @@ import pytest
 from pipeline.cluster import WorkerProcess, start_worker, wait_ready
 from pipeline.config import Settings
 from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
 from pipeline.localredis import RedisServer, start_redis
 from pipeline.producer import Producer
-from pipeline.redisconn import connect
 from tests.helpers import TEST_ENV
 
 
@@ -62,7 +62,7 @@ def worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     process = start_worker(redis_url, f"session-worker@{socket.gethostname()}", log_path=logs / "worker.log")
     client = connect(redis_url)
     try:
-        wait_ready(client, [process])
+        wait_ready(Ledger(client), [process])
     except BaseException:
         process.kill()
         raise

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cluster import WorkerProcess, start_worker, wait_ready
+from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
 from pipeline.localredis import RedisServer, start_redis
-from pipeline.redisconn import connect
 from tests.helpers import wait_until
 
 PIPELINE = str(Path(sys.executable).parent / "pipeline")
@@ -168,7 +169,7 @@ def monitored_cluster(
             stack.callback(_stop_worker, worker)
         client = connect(redis.url)
         try:
-            wait_ready(client, started)
+            wait_ready(Ledger(client), started)
         finally:
             client.close()
         flower = start_flower(redis.url, base / "flower.log", env)

@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 from PIL import Image
 
 from pipeline.core.document import FINAL_STATES
-from pipeline.ledger import Ledger, job_key
+from pipeline.kinds import job_document
+from pipeline.ledger import Ledger
+from pipeline.ledger.keys import job_key
 
 # Settings every test process and worker shares: short timeouts so failure
 # paths finish quickly, small batches so jobs have several.
@@ -53,15 +55,15 @@ def wait_until(probe: Callable[[], T], timeout: float, what: str | Callable[[], 
 def wait_for_job(ledger: Ledger, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
     """Wait on the job's final state in the ledger (its done-record), then return the document."""
     wait_until(lambda: ledger.client.hget(job_key(job_id), "state") in FINAL_STATES, timeout,
-               lambda: f"job {job_id} to end: {ledger.document(job_id)}")  # fmt: skip
-    return ledger.document(job_id)
+               lambda: f"job {job_id} to end: {job_document(ledger, job_id)}")  # fmt: skip
+    return job_document(ledger, job_id)
 
 
 def wait_for_report(ledger: Ledger, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """Wait until the reduce step has finalized the job (its report is written)."""
     wait_until(lambda: ledger.client.hget(job_key(job_id), "report"), timeout,
-               lambda: f"job {job_id}'s report: {ledger.document(job_id)}")  # fmt: skip
-    return ledger.document(job_id)
+               lambda: f"job {job_id}'s report: {job_document(ledger, job_id)}")  # fmt: skip
+    return job_document(ledger, job_id)
 
 
 def image_bytes(
@@ -84,3 +86,13 @@ def make_images(
         path.write_bytes(image_bytes(size, fmt, (index * 7 % 256, 100, 200)))
         paths.append(path)
     return paths
+
+
+def expect_items(ledger: Ledger, job_id: str, item_ids: list[str]) -> None:
+    """Register ids a hand-made job expects, without queueing them: no worker will ever be sent them.
+
+    Ledger tests record results for them themselves; ``Ledger.admit_items`` would put them in
+    the job's frontier, where a live worker's ticker would claim and run them.
+    """
+    ledger.client.sadd(job_key(job_id, "items"), *item_ids)
+    ledger.client.hincrby(job_key(job_id), "submitted", len(item_ids))

@@ -20,9 +20,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipeline.core.cache_key import CachedOutput, cache_key, plan_digest
+from pipeline.core.cache_key import CachedOutput, cache_digest, plan_digest
 from pipeline.core.fetch import read_file
 from pipeline.core.imaging import transform_image
+from pipeline.ledger.keys import cache_entry_key
 from pipeline.outputs import OpenFolder, OutputDir
 from workers import result_cache
 from workers.processes import crash_if_marked
@@ -64,7 +65,7 @@ def render(source: str | bytes, name: str, ctx: ChunkContext) -> Rendered:
     cache = ctx.cache
     hit = None
     if cache is not None:
-        key = cache_key(data, ctx.digest)
+        key = cache_entry_key(cache_digest(data, ctx.digest))
         hit = cache.get(key)
     if hit is None:
         made = transform_image(data, ctx.plan_json)

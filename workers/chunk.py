@@ -21,14 +21,14 @@ from typing import Any
 from pipeline.core.errors import ItemError
 from workers.child import ChunkContext, Rendered, render
 
-Outcome = Rendered | ItemError
+RenderOutcome = Rendered | ItemError
 
 
 def render_chunk(
     items: Sequence[tuple[str | bytes, str]], plan_json: dict[str, Any], out_dir: str, max_bytes: int
-) -> tuple[int, list[Outcome]]:
+) -> tuple[int, list[RenderOutcome]]:
     """``items`` are (source, output name) pairs; returns (this child's pid, one outcome per item, in order)."""
-    outcomes: list[Outcome] = []
+    outcomes: list[RenderOutcome] = []
     ctx = ChunkContext(plan_json, out_dir, max_bytes)
     try:
         for source, name in items:

@@ -30,16 +30,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.core.aggregate import ItemResult
 from pipeline.core.errors import FetchError
 from pipeline.core.fetch import Fetched, fetch_url
 from pipeline.core.ssrf import AddressPolicy, current_policy
-from pipeline.core.urls import Scope
+from pipeline.kinds.crawl import CrawlJob
 from pipeline.politeness import Gate
-from workers.image_stages import live_spec
-from workers.job_context import request_context
+from workers.job_context import live_job, request_context
 from workers.page_parse import ParsedPage, parse_for_crawl
 from workers.runtime import Runtime
 
@@ -63,9 +61,10 @@ class PageEntry:
 
 
 async def _fetch_one(
-    rt: Runtime, entry: PageEntry, spec: dict[str, Any], scope: Scope, policy: AddressPolicy, gate: Gate | None
+    rt: Runtime, entry: PageEntry, job: CrawlJob, policy: AddressPolicy, gate: Gate | None
 ) -> tuple[PageEntry, Fetched | FetchError, float]:
-    robots = rt.robots if spec.get("robots", True) else None
+    robots = rt.robots if job.robots else None
+    scope = job.scope
 
     async def hop_gate(url: str, hop: int) -> AbstractAsyncContextManager[None] | None:
         if hop > 0 and not scope.allows(url):
@@ -93,17 +92,17 @@ def _page_payload(entry: PageEntry, fetched: Fetched, info: ParsedPage, timings:
     return json.dumps(result, separators=(",", ":"))[:-1] + info.discoveries + "}"
 
 
-def _parse_all(rt: Runtime, pages: dict[str, Fetched], spec: dict[str, Any]) -> dict[str, ParsedPage | Exception]:
+def _parse_all(rt: Runtime, pages: dict[str, Fetched], job: CrawlJob) -> dict[str, ParsedPage | Exception]:
     """Parse HTML pages, spread over the pool in chunks (one round trip per chunk)."""
     ids = list(pages)
     workers = rt.processes.size
     chunks = [ids[i::workers] for i in range(workers) if ids[i::workers]]
     submit = rt.threads.submit if rt.settings.parse_pool == "threads" else (lambda *a: rt.processes.submit(*a)[1])
-    images = bool(spec.get("images"))
+    images, scope = job.plan is not None, job.scope.to_json()
     futures: list[tuple[list[str], Future[list[ParsedPage]]]] = []
     for chunk in chunks:
         bodies = [(pages[i].data, pages[i].final_url, pages[i].charset) for i in chunk]
-        futures.append((chunk, submit(parse_for_crawl, bodies, spec["scope"], images)))
+        futures.append((chunk, submit(parse_for_crawl, bodies, scope, images)))
     parsed: dict[str, ParsedPage | Exception] = {}
     for chunk, future in futures:
         try:
@@ -113,7 +112,7 @@ def _parse_all(rt: Runtime, pages: dict[str, Fetched], spec: dict[str, Any]) -> 
     return parsed
 
 
-Outcome = tuple[PageEntry, Fetched | FetchError, float]
+FetchOutcome = tuple[PageEntry, Fetched | FetchError, float]
 Refill = Callable[[int], list[PageEntry]]
 
 
@@ -126,17 +125,17 @@ def crawl_batch(
     pages finish while the session is young, to keep the job's concurrency in
     flight.
     """
-    spec = live_spec(rt, job_id)
-    if spec is None:
+    job: CrawlJob | None = live_job(rt, job_id)
+    if job is None:
         return 0, False
-    policy, gate = request_context(rt, job_id, spec)
-    return rt.loop.run(_session(rt, job_id, spec, policy, gate, entries, refill))
+    policy, gate = request_context(rt, job_id, job.guard)
+    return rt.loop.run(_session(rt, job_id, job, policy, gate, entries, refill))
 
 
 async def _session(
     rt: Runtime,
     job_id: str,
-    spec: dict[str, Any],
+    job: CrawlJob,
     policy: AddressPolicy,
     gate: Gate | None,
     entries: Sequence[PageEntry],
@@ -147,21 +146,20 @@ async def _session(
     Claims and recording (a pool round trip and a Lua call) go to threads, a
     group at a time, while this coroutine waits and the loop goes on fetching.
     """
-    scope = Scope.from_json(spec["scope"])
     started = time.monotonic()
     deadline = started + rt.settings.task_deadline_s
-    target = max(len(entries), int(spec.get("concurrency", 0)))
-    pending: dict[asyncio.Task[Outcome], PageEntry] = {}
-    finished: list[asyncio.Task[Outcome]] = []
+    target = max(len(entries), job.guard.limits.concurrency)
+    pending: dict[asyncio.Task[FetchOutcome], PageEntry] = {}
+    finished: list[asyncio.Task[FetchOutcome]] = []
     wake = asyncio.Event()
 
-    def done(task: asyncio.Task[Outcome]) -> None:
+    def done(task: asyncio.Task[FetchOutcome]) -> None:
         finished.append(task)
         wake.set()
 
     def start(batch: Sequence[PageEntry]) -> None:
         for entry in batch:
-            task = asyncio.create_task(_fetch_one(rt, entry, spec, scope, policy, gate))
+            task = asyncio.create_task(_fetch_one(rt, entry, job, policy, gate))
             pending[task] = entry
             task.add_done_callback(done)
 
@@ -180,7 +178,7 @@ async def _session(
         start(more)
         return len(more) < wanted
 
-    async def gather() -> list[Outcome]:
+    async def gather() -> list[FetchOutcome]:
         """The next finished fetches: a group worth one parse call and one ledger call (see ``GATHER_S``).
 
         Returns [] only when nothing finished before the deadline (fetches cancelled
@@ -213,7 +211,7 @@ async def _session(
             # Top up before recording, so fetching goes on meanwhile; once more after, if the
             # frontier ran dry: this recording may have admitted the pages to go on with.
             short = await top_up()
-            added, ended = await asyncio.to_thread(_record, rt, job_id, spec, outcomes)
+            added, ended = await asyncio.to_thread(_record, rt, job_id, job, outcomes)
             counted += added
             if ended:  # anything still pending was recorded by another delivery
                 return counted, True
@@ -225,11 +223,11 @@ async def _session(
             task.cancel()
 
 
-def _record(rt: Runtime, job_id: str, spec: dict[str, Any], outcomes: list[Outcome]) -> tuple[int, bool]:
+def _record(rt: Runtime, job_id: str, job: CrawlJob, outcomes: list[FetchOutcome]) -> tuple[int, bool]:
     """Parse the HTML among ``outcomes`` and record them all in one ledger call."""
     rt.metrics.observe_io("fetch", sum(seconds for _, _, seconds in outcomes), len(outcomes))
     html = {e.id: f for e, f, _ in outcomes if isinstance(f, Fetched) and f.content_type in HTML_TYPES}
-    parsed = _parse_all(rt, html, spec) if html else {}
+    parsed = _parse_all(rt, html, job) if html else {}
     payload: list[str] = []
     for entry, outcome, seconds in outcomes:
         timings = {"queue": entry.queue_s, "fetch": seconds}

@@ -16,13 +16,12 @@ import threading
 import time
 from typing import Any
 
-import redis
-
+from pipeline.core.errors import BrokerUnavailable
+from pipeline.ledger import Ledger
 from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
 
 log = logging.getLogger(__name__)
-WORKER_PREFIX = "pl:worker:"
 INTERVAL_S = 2.0
 TTL_S = 10
 
@@ -30,22 +29,18 @@ TTL_S = 10
 class Heartbeat:
     def __init__(
         self,
-        client: redis.Redis,
+        ledger: Ledger,
         node: str,
         record: dict[str, Any],
         metrics: SlotMetrics,
         processes: ProcessPool,
     ) -> None:
-        self.client: Any = client  # decoding client (see Ledger)
+        self.ledger = ledger
         self.node, self.record = node, record
         self.metrics, self.processes = metrics, processes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline-heartbeat", daemon=True)
         self.started_at = time.time()
-
-    @property
-    def key(self) -> str:
-        return WORKER_PREFIX + self.node
 
     def beat(self) -> None:
         figures = core_figures(self.metrics, self.processes)
@@ -58,16 +53,13 @@ class Heartbeat:
             "window_s": json.dumps(figures["window_s"]),
             "pool_rebuilds": json.dumps(self.processes.rebuilds),
         }
-        pipe = self.client.pipeline()
-        pipe.hset(self.key, mapping=fields)
-        pipe.expire(self.key, TTL_S)
-        pipe.execute()
+        self.ledger.beat(self.node, fields, TTL_S)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.beat()
-            except redis.RedisError:
+            except BrokerUnavailable:
                 log.warning("heartbeat failed; Redis unreachable", exc_info=False)
             self._stop.wait(INTERVAL_S)
 
@@ -79,8 +71,8 @@ class Heartbeat:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
-        with contextlib.suppress(redis.RedisError):
-            self.client.delete(self.key)
+        with contextlib.suppress(BrokerUnavailable):
+            self.ledger.forget_worker(self.node)
 
 
 def core_figures(metrics: SlotMetrics, processes: ProcessPool) -> dict[str, Any]:
@@ -92,13 +84,3 @@ def core_figures(metrics: SlotMetrics, processes: ProcessPool) -> dict[str, Any]
     figures["io"]["pid"] = None
     figures["processes"] = processes.size
     return figures
-
-
-def read_workers(client: redis.Redis) -> list[dict[str, Any]]:
-    """Every live worker's record (decoded), sorted by name."""
-    workers: list[dict[str, Any]] = []
-    for key in client.scan_iter(match=WORKER_PREFIX + "*", count=200):
-        raw = client.hgetall(key)
-        if raw:
-            workers.append({str(k): json.loads(v) for k, v in raw.items()})
-    return sorted(workers, key=lambda w: str(w.get("name", "")))

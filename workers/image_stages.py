@@ -22,23 +22,21 @@ from contextlib import AbstractAsyncContextManager
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from pipeline.blobs import blob_key
 from pipeline.core.aggregate import ItemResult
-from pipeline.core.document import FINAL_STATES
 from pipeline.core.errors import FetchError, ItemError
 from pipeline.core.fetch import fetch_url
-from pipeline.core.imaging import TransformPlan
 from pipeline.core.names import output_name, source_stem
 from pipeline.core.sources import Item
 from pipeline.core.ssrf import current_policy
-from workers.chunk import Outcome, render_chunk
-from workers.job_context import item_kind, request_context
+from pipeline.kinds.images import ImageWork
+from workers.chunk import RenderOutcome, render_chunk
+from workers.job_context import live_job, request_context
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-class Fetched(NamedTuple):
+class Handoff(NamedTuple):
     """An item on its way to the transform stage (a URL's bytes are in the blob store).
 
     A named tuple, not a frozen dataclass: the transform task builds two per item
@@ -54,28 +52,23 @@ class Fetched(NamedTuple):
         return [self.id, self.src, round(self.fetch_s, 6), round(self.queue_s, 6)]
 
     @classmethod
-    def from_json(cls, raw: Sequence[Any]) -> Fetched:
+    def from_json(cls, raw: Sequence[Any]) -> Handoff:
         return cls(str(raw[0]), str(raw[1]), float(raw[2]), float(raw[3]))
 
 
-def live_spec(rt: Runtime, job_id: str) -> dict[str, Any] | None:
-    """The job's spec, or None when the job is gone, cancelled or already final."""
-    state, spec = rt.ledger.job_state_and_spec(job_id)
-    if state is None or spec is None or state in FINAL_STATES:
-        log.info("skipping batch", extra={"job_id": job_id, "state": state})
-        return None
-    if state == "queued":
-        rt.ledger.mark_running(job_id)
-    return spec
+def live_images(rt: Runtime, job_id: str) -> ImageWork | None:
+    """What the image stages need of the job, or None when it is gone, cancelled or final."""
+    job = live_job(rt, job_id)
+    return None if job is None else job.images
 
 
-def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float) -> tuple[list[Fetched], bool]:
+def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float) -> tuple[list[Handoff], bool]:
     """Fetch URL items into the blob store; returns the hand-off and whether the job ended."""
-    spec = live_spec(rt, job_id)
-    if spec is None:
+    work = live_images(rt, job_id)
+    if work is None:
         return [], False
-    policy, gate = request_context(rt, job_id, spec)
-    kind = item_kind(spec)
+    policy, gate = request_context(rt, job_id, work.guard)
+    kind = work.label
 
     async def slot(url: str, hop: int) -> AbstractAsyncContextManager[None] | None:
         return gate.slot(url) if gate is not None else None
@@ -97,8 +90,8 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
     outcomes = rt.loop.run(all_items(), timeout=rt.settings.task_deadline_s)
     # Fetching runs on the event loop, not on a core: counted under the "io" pseudo-slot.
     rt.metrics.observe_io("fetch", sum(seconds for _, _, seconds in outcomes), len(outcomes))
-    blobs: dict[str, bytes] = {}
-    handoff: list[Fetched] = []
+    blobs: dict[str, bytes] = {}  # item id -> fetched bytes
+    handoff: list[Handoff] = []
     failures: list[ItemResult] = []
     for item, outcome, seconds in outcomes:
         if isinstance(outcome, FetchError):
@@ -110,10 +103,10 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
                 kind=kind,
             ))  # fmt: skip
         else:
-            blobs[blob_key(job_id, item.id)] = outcome
-            handoff.append(Fetched(item.id, item.src, seconds, queue_s))
+            blobs[item.id] = outcome
+            handoff.append(Handoff(item.id, item.src, seconds, queue_s))
     if blobs:
-        rt.blobs.put_many(blobs, rt.settings.blob_ttl_s)
+        rt.blobs.put_many(job_id, blobs, rt.settings.blob_ttl_s)
     _, finished = rt.ledger.record(job_id, failures, progress={"fetched": len(items)})
     return handoff, finished
 
@@ -150,7 +143,7 @@ ITEM_COST = ItemCost()
 # Shared, never mutated: every rendered item's ``meta`` is one of these.
 _CACHED: Mapping[str, Any] = MappingProxyType({"cached": True})
 _NOT_CACHED: Mapping[str, Any] = MappingProxyType({})
-Call = list[tuple[Fetched, dict[str, Any]]]  # the items of one pool call, with their timings
+Call = list[tuple[Handoff, dict[str, Any]]]  # the items of one pool call, with their timings
 
 
 class _Batch:
@@ -162,34 +155,34 @@ class _Batch:
     whole batch up front, in one Redis round trip.
     """
 
-    def __init__(self, rt: Runtime, job_id: str, spec: dict[str, Any]) -> None:
+    def __init__(self, rt: Runtime, job_id: str, work: ImageWork) -> None:
         self.rt, self.job_id = rt, job_id
-        self.plan = TransformPlan.from_json(spec["plan"])
+        self.plan = work.plan
         self.plan_json = self.plan.to_json()
-        self.out_dir = str(spec["output_dir"])
+        self.out_dir = work.output_dir
         self.pending: dict[Future[Any], Call] = {}
         self.results: list[ItemResult] = []
         self.attempts: dict[str, int] = {}
-        self.kind = item_kind(spec)
+        self.kind = work.label
         self.names: dict[str, str] = {}
 
-    def claim_names(self, items: Sequence[Fetched]) -> None:
+    def claim_names(self, items: Sequence[Handoff]) -> None:
         wanted = [_names(i, self.plan.extension) for i in items]
         self.names = dict(zip([i.id for i in items], self.rt.ledger.claim_names(self.job_id, wanted), strict=True))
 
-    def fail(self, item: Fetched, error: ItemError, timings: dict[str, Any]) -> None:
+    def fail(self, item: Handoff, error: ItemError, timings: dict[str, Any]) -> None:
         self.results.append(ItemResult.failure(
             item.id, item.src, error.reason, error.detail, timings=_stage_times(timings),
             bytes_in=int(timings.get("bytes_in", 0)), kind=self.kind,
         ))  # fmt: skip
 
-    def submit_all(self, calls: Sequence[tuple[Fetched, str | bytes, dict[str, Any]]]) -> None:
+    def submit_all(self, calls: Sequence[tuple[Handoff, str | bytes, dict[str, Any]]]) -> None:
         """First attempt of each item, in chunks of about ``ItemCost.CHUNK_S`` of work."""
         size = ITEM_COST.chunk_size(len(calls), self.rt.processes.size)
         for start in range(0, len(calls), size):
             self.submit(calls[start : start + size])
 
-    def submit(self, calls: Sequence[tuple[Fetched, str | bytes, dict[str, Any]]]) -> None:
+    def submit(self, calls: Sequence[tuple[Handoff, str | bytes, dict[str, Any]]]) -> None:
         pairs = []
         for item, source, timings in calls:
             self.attempts[item.id] = self.attempts.get(item.id, 0) + 1
@@ -209,7 +202,7 @@ class _Batch:
     def on_done(self, future: Future[Any]) -> None:
         call = self.pending.pop(future)
         try:
-            result: tuple[int, list[Outcome]] = future.result()
+            result: tuple[int, list[RenderOutcome]] = future.result()
         except BrokenProcessPool:
             for item, timings in call:
                 self._crashed(item, timings)
@@ -257,7 +250,7 @@ class _Batch:
             metrics.observe(slot, "store", store, rendered)
         ITEM_COST.observe(read + transform + store, rendered)
 
-    def _crashed(self, item: Fetched, timings: dict[str, Any]) -> None:
+    def _crashed(self, item: Handoff, timings: dict[str, Any]) -> None:
         """A pool child died: rebuild the pool and retry the item alone, up to the attempt cap."""
         if timings["generation"] is not None:
             self.rt.processes.recover(int(timings["generation"]))
@@ -281,7 +274,7 @@ class _Batch:
                 self.pending.clear()
 
 
-def _names(item: Fetched, ext: str) -> tuple[str, str, str, str]:
+def _names(item: Handoff, ext: str) -> tuple[str, str, str, str]:
     """(id, name, name with a short hash, name with the whole id): what ``claim_names`` may pick."""
     if not (item.id.isascii() and item.id.isalnum()):  # not one of our hex ids: the general rule
         return (item.id, output_name(item.src, ext), output_name(item.src, ext, item.id[:8]),
@@ -294,16 +287,16 @@ def _stage_times(timings: dict[str, Any]) -> dict[str, float]:
     return {k: round(float(timings[k]), 6) for k in ("queue", "fetch", "transform", "store") if k in timings}
 
 
-def transform_batch(rt: Runtime, job_id: str, entries: Sequence[Fetched]) -> tuple[int, bool]:
+def transform_batch(rt: Runtime, job_id: str, entries: Sequence[Handoff]) -> tuple[int, bool]:
     """Load, transform, store and record a batch; returns (items counted, job ended)."""
-    spec = live_spec(rt, job_id)
-    if spec is None:
+    work = live_images(rt, job_id)
+    if work is None:
         return 0, False
-    batch = _Batch(rt, job_id, spec)
+    batch = _Batch(rt, job_id, work)
     batch.claim_names(entries)
     url_items = [e for e in entries if "://" in e.src]
-    blobs = rt.blobs.get_many([blob_key(job_id, e.id) for e in url_items])
-    calls: list[tuple[Fetched, str | bytes, dict[str, Any]]] = []
+    blobs = rt.blobs.get_many(job_id, [e.id for e in url_items])
+    calls: list[tuple[Handoff, str | bytes, dict[str, Any]]] = []
     for entry, data in zip(url_items, blobs, strict=True):
         timings: dict[str, Any] = {"queue": entry.queue_s, "fetch": entry.fetch_s}
         if data is None:
@@ -322,5 +315,5 @@ def transform_batch(rt: Runtime, job_id: str, entries: Sequence[Fetched]) -> tup
     # Pre-encoded (``to_json_text``: what ``Ledger.record`` would send, in half its encoding time).
     counted, finished = rt.ledger.record_raw(job_id, [r.to_json_text() for r in batch.results], progress)
     if url_items:
-        rt.blobs.delete_many([blob_key(job_id, e.id) for e in url_items])
+        rt.blobs.delete_many(job_id, [e.id for e in url_items])
     return counted, finished

@@ -1,6 +1,6 @@
 """The result cache as a pool child uses it: one Redis GET before decoding, one Lua call after encoding.
 
-Outputs are kept in Redis under ``pl:cache:KEY`` (``pipeline.core.cache_key``)
+Outputs are kept in Redis under ``pl:cache:DIGEST`` (``pipeline.core.cache_key``)
 for ``PIPELINE_CACHE_TTL_S`` after they were made, shared by every worker, so
 the same image content with the same ops is transformed once across jobs. All
 entries together stay under ``PIPELINE_CACHE_MAX_TOTAL_BYTES`` (the ones
@@ -25,16 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from pipeline.core.cache_key import (
-    CACHE_INDEX,
-    CACHE_SIZES,
-    CACHE_TOTAL,
-    CachedOutput,
-    cache_key,
-    decode_entry,
-    encode_entry,
-    plan_digest,
-)
+from pipeline.core.cache_key import CachedOutput, cache_digest, decode_entry, encode_entry, plan_digest
+from pipeline.ledger.keys import CACHE_INDEX, CACHE_SIZES, CACHE_TOTAL, cache_entry_key
 
 if TYPE_CHECKING:  # pool children import this module: keep pydantic out of them
     from pipeline.config import Settings
@@ -73,7 +65,7 @@ class ResultCache:
         self._paused_until = 0.0
 
     def key(self, source: bytes, plan_json: Mapping[str, Any]) -> str:
-        return cache_key(source, plan_digest(plan_json))
+        return cache_entry_key(cache_digest(source, plan_digest(plan_json)))
 
     def get(self, key: str) -> CachedOutput | None:
         client = self._redis()
@@ -110,7 +102,7 @@ class ResultCache:
                 self.config.redis_url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=READ_TIMEOUT_S
             )
             self._put = self._client.register_script(
-                resources.files("pipeline.lua").joinpath("cache_put.lua").read_text()
+                resources.files("pipeline.ledger.lua").joinpath("cache_put.lua").read_text()
             )
         return self._client
 

@@ -19,6 +19,7 @@ import aiohttp
 from pipeline.core.errors import FetchError
 from pipeline.core.fetch import FetchLimits, fetch_url
 from pipeline.core.robots import PARSE_LIMIT, RobotsRules
+from pipeline.ledger.keys import robots_key
 
 AGENT = "pipeline"
 TTL_S = 600
@@ -49,7 +50,7 @@ class RobotsCache:
             cached = self._rules.get(origin)
             if cached and cached[0] > time.monotonic():
                 return cached[1]
-            key = f"pl:robots:{origin}"
+            key = robots_key(origin)
             stored = await self.client.get(key)
             if stored:
                 rules = RobotsRules.from_json(json.loads(stored))

@@ -18,13 +18,14 @@ import aiohttp
 import redis.asyncio
 
 from pipeline import __version__
-from pipeline.blobs import RedisBlobStore
 from pipeline.config import Settings
 from pipeline.core.fetch import FetchLimits
 from pipeline.core.ssrf import GuardedResolver, PinnedResolver
+from pipeline.frontier import Frontier
 from pipeline.ledger import Ledger
+from pipeline.ledger.blobs import BlobStore
+from pipeline.ledger.connection import connect
 from pipeline.politeness import Gate
-from pipeline.redisconn import connect
 from workers.heartbeat import Heartbeat, core_figures
 from workers.loop import EventLoopThread
 from workers.metrics import SlotMetrics
@@ -46,7 +47,8 @@ class Runtime:
     processes: ProcessPool
     metrics: SlotMetrics
     ledger: Ledger
-    blobs: RedisBlobStore
+    frontier: Frontier
+    blobs: BlobStore
     heartbeat: Heartbeat
     limits: FetchLimits = field(default_factory=FetchLimits)
     aredis: Any = None  # redis.asyncio client living on the event loop (crawl politeness, robots)
@@ -84,7 +86,7 @@ class Runtime:
         threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="pipeline-io")
         metrics = SlotMetrics(processes.size)
         ledger = Ledger(connect(redis_url))
-        blobs = RedisBlobStore(connect(redis_url, binary=True))
+        blobs = BlobStore(connect(redis_url, binary=True))
         limits = FetchLimits(
             timeout_s=settings.fetch_timeout_s,
             connect_timeout_s=settings.connect_timeout_s,
@@ -95,9 +97,9 @@ class Runtime:
             "name": node, "host": socket.gethostname(), "pid": os.getpid(), "version": __version__,
             "processes": processes.size, "threads": settings.threads, **info,
         }  # fmt: skip
-        heartbeat = Heartbeat(ledger.client, node, record, metrics, processes)
-        runtime = cls(settings, node, loop, session, threads, processes, metrics, ledger, blobs,
-                      heartbeat, limits)  # fmt: skip
+        heartbeat = Heartbeat(ledger, node, record, metrics, processes)
+        runtime = cls(settings, node, loop, session, threads, processes, metrics, ledger, Frontier(ledger, settings),
+                      blobs, heartbeat, limits)  # fmt: skip
         runtime.aredis = aredis
         runtime.acquire_script = Gate.register(aredis)
         runtime.robots = RobotsCache(session, aredis)
@@ -125,6 +127,6 @@ class Runtime:
         self.loop.stop()
         self.threads.shutdown(wait=True, cancel_futures=True)
         self.processes.shutdown()
-        self.ledger.client.close()
-        self.blobs.client.close()
+        self.ledger.close()
+        self.blobs.close()
         log.info("runtime stopped", extra={"node": self.node})

@@ -1,7 +1,7 @@
 """A background thread that calls one function every few seconds until stopped.
 
-The crawl uses it to re-pump active crawls: items whose lease ran out (a lost
-message, a killed worker) are re-sent even when no batch is finishing.
+Every worker uses it to advance every active job: items whose lease ran out
+(a lost message, a killed worker) are re-sent even when no batch is finishing.
 """
 
 from __future__ import annotations

@@ -6,10 +6,8 @@ import json
 
 import click
 
-from pipeline.cache_admin import cache_stats, clear_cache
 from pipeline.cli import render
 from pipeline.cli.context import CliContext
-from pipeline.redisconn import reachable
 
 
 @click.command()
@@ -23,10 +21,8 @@ def cache(ctx: CliContext, clear: bool, as_json: bool) -> int:
     PIPELINE_CACHE_TTL_S, all together under PIPELINE_CACHE_MAX_TOTAL_BYTES.
     """
     settings = ctx.settings
-    with reachable(ctx.redis_url):
-        client = ctx.ledger.client
-        removed = clear_cache(client) if clear else None
-        stats = cache_stats(client, ttl_s=settings.cache_ttl_s, max_total_bytes=settings.cache_max_total_bytes)
+    removed = ctx.ledger.clear_cache() if clear else None
+    stats = ctx.ledger.cache_stats(ttl_s=settings.cache_ttl_s, max_total_bytes=settings.cache_max_total_bytes)
     if as_json:
         click.echo(json.dumps({**stats.to_json(), **({"removed": removed} if clear else {})}))
         return 0

@@ -16,7 +16,7 @@ from pipeline.cli import render
 from pipeline.cli.context import CliContext
 from pipeline.cluster import LocalCluster, worker_command
 from pipeline.config import available_cores
-from pipeline.redisconn import connect, redact
+from pipeline.ledger.connection import connect, redact
 from pipeline.scheduler.process import SchedulerProcess, start_scheduler
 from tasks.names import QUEUES
 

@@ -14,9 +14,9 @@ from typing import Any
 from pipeline.config import Settings
 from pipeline.core.document import FINAL_STATES
 from pipeline.core.errors import BrokerUnavailable, ConfigError, JobNotFound, LedgerLost
+from pipeline.kinds import job_document
 from pipeline.ledger import Ledger
 from pipeline.localredis import resolve_redis_url
-from pipeline.redisconn import reachable
 
 OUTAGE_GRACE_S = 60.0  # how long `--wait` rides out an unreachable Redis before giving up (exit 3)
 
@@ -69,10 +69,9 @@ class CliContext:
         seen, outage_since = False, None
         while True:
             try:
-                with reachable(self.redis_url):
-                    doc = self.ledger.document(job_id)
-                    if on_update is not None:
-                        on_update(doc, self.ledger.progress(job_id))
+                doc = job_document(self.ledger, job_id)
+                if on_update is not None:
+                    on_update(doc, self.ledger.progress(job_id))
             except BrokerUnavailable:
                 # A Redis restart or a network blip mid-wait is waited out, for a while.
                 outage_since = outage_since or time.monotonic()

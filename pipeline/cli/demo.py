@@ -10,9 +10,10 @@ import click
 
 from pipeline.cli import render
 from pipeline.cli.context import CliContext
-from pipeline.cli.jobs import finish
+from pipeline.cli.waiting import finish
 from pipeline.cluster import LocalCluster
 from pipeline.config import available_cores
+from pipeline.kinds import job_document
 
 
 def _sources(root: Path, served: Path, url_for: object, urls_file: Path) -> list[str]:
@@ -47,7 +48,9 @@ def demo(
     from pipeline.demo.images import generate_demo_images
     from pipeline.demo.server import StaticServer
     from pipeline.demo.site import DemoSite
-    from pipeline.producer import CrawlJobRequest, ImageJobRequest, Producer
+    from pipeline.kinds.crawl import CrawlSpec
+    from pipeline.kinds.images import ImagesSpec
+    from pipeline.producer import Producer
 
     settings = ctx.settings
     home = settings.state_dir / "demo"
@@ -67,7 +70,7 @@ def demo(
             render.err.print(f"[bold]3/5[/] image job: {len(demo_set.files) + 2} images from folders "
                              f"{', '.join(Path(s).name for s in sources[:-1])} and {server.url}/{served.name}/ "
                              f"({len(demo_set.broken)} deliberately broken files, a 404 and a non-image)")  # fmt: skip
-            job_id = producer.submit_images(ImageJobRequest(sources, ops, fmt))
+            job_id = producer.submit(ImagesSpec.build(sources=sources, ops=ops, format=fmt))
             finish(ctx, job_id, as_json=False, timeout=None, show_failed=not as_json, quiet=as_json)
             docs["images"] = _with_failures(ctx, job_id)
             if not no_crawl:
@@ -76,8 +79,8 @@ def demo(
                         f"[bold]4/5[/] crawl job: {site.url}/ ({pages} pages, broken links, a redirect chain, "
                         "a slow page, robots.txt, a crawler trap) with --images --max-depth 8"
                     )
-                    request = CrawlJobRequest([site.url + "/"], max_depth=8, images=True, ops=ops, format=fmt)
-                    crawl_id = producer.submit_crawl(request)
+                    spec = CrawlSpec.build(seeds=[site.url + "/"], max_depth=8, images=True, ops=ops, format=fmt)
+                    crawl_id = producer.submit(spec)
                     finish(ctx, crawl_id, as_json=False, timeout=None, show_failed=False, quiet=as_json)
                     docs["crawl"] = _with_failures(ctx, crawl_id)
         finally:
@@ -92,6 +95,6 @@ def demo(
 
 
 def _with_failures(ctx: CliContext, job_id: str) -> dict[str, Any]:
-    doc = ctx.ledger.document(job_id)
+    doc = job_document(ctx.ledger, job_id)
     doc["failed_items"] = [r.to_json() for r in ctx.ledger.results(job_id, failed_only=True)]
     return doc

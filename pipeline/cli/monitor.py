@@ -12,7 +12,7 @@ import click
 from pipeline.cli import render
 from pipeline.cli.context import CliContext
 from pipeline.core.errors import BrokerUnavailable
-from pipeline.redisconn import connect, reachable, redact
+from pipeline.ledger.connection import redact
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -37,12 +37,7 @@ def flower(ctx: CliContext, flower_args: tuple[str, ...]) -> int:
 
     server.check_args(flower_args)  # usage errors before looking for Redis
     url = ctx.redis_url
-    client = connect(url)
-    try:
-        with reachable(url):  # one clear line now, rather than Flower retrying in its log
-            client.ping()
-    finally:
-        client.close()
+    ctx.ledger.ping()  # one clear line now, rather than Flower retrying in its log
 
     def announce(ready: server.Ready) -> None:
         if ready.url:
@@ -79,9 +74,7 @@ def top(ctx: CliContext, once: bool, as_json: bool, interval: float) -> int:
     from pipeline.monitor import terminal
     from pipeline.monitor.top import snapshot
 
-    url = ctx.redis_url
-    with reachable(url):
-        snap = snapshot(ctx.ledger)
+    snap = snapshot(ctx.ledger)
     if as_json:
         _emit(snap, pretty=once)
     elif once:
@@ -92,8 +85,7 @@ def top(ctx: CliContext, once: bool, as_json: bool, interval: float) -> int:
         if as_json:
             while True:
                 time.sleep(interval)
-                with reachable(url):
-                    _emit(snapshot(ctx.ledger), pretty=False)
+                _emit(snapshot(ctx.ledger), pretty=False)
         from rich.live import Live
 
         with Live(terminal.view(snap), console=render.err, refresh_per_second=4) as live:
@@ -101,8 +93,7 @@ def top(ctx: CliContext, once: bool, as_json: bool, interval: float) -> int:
                 time.sleep(interval)
                 problem = None
                 try:
-                    with reachable(url):
-                        snap = snapshot(ctx.ledger)
+                    snap = snapshot(ctx.ledger)
                 except BrokerUnavailable as exc:  # keep the last figures on screen and keep trying
                     problem = exc.message
                 live.update(terminal.view(snap, problem))

@@ -15,18 +15,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.core.aggregate import STAGES
 from pipeline.core.document import JobMeta
+from pipeline.kinds import KINDS
+from pipeline.monitor.terminal import state_text
 
 out = Console(highlight=False, soft_wrap=True)
 # Not a terminal (a pipe, CI, a log file): don't squeeze tables into 80 columns.
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
-STATE_STYLE = {
-    "succeeded": "green",
-    "failed": "red",
-    "cancelled": "yellow",
-    "running": "cyan",
-    "queued": "dim",
-}
 
 
 def human_bytes(count: float) -> str:
@@ -37,30 +33,19 @@ def human_bytes(count: float) -> str:
     return f"{count:.1f} GB"
 
 
-def state_text(state: str) -> str:
-    return f"[{STATE_STYLE.get(state, 'white')}]{state}[/]"
-
-
 def report(doc: Mapping[str, Any]) -> None:
-    """The end-of-job report a person reads."""
-    images = doc.get("items", doc["images"])
+    """The end-of-job report a person reads: generic rows, with the job kind's own after the state."""
+    kind = KINDS.get(doc["kind"])
+    items = doc["items"]
     table = Table(title=f"job {doc['job_id']} ({doc['kind']})", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     table.add_row("state", state_text(doc["state"]) + (f"  ({doc['reason']})" if doc.get("reason") else ""))
-    if doc["kind"] == "crawl":
-        pages = doc["pages"]
-        table.add_row(
-            "pages",
-            f"[green]{pages['ok']} ok[/], [red]{pages['failed']} failed[/], {pages['non_html']} other documents, "
-            f"{pages['links_capped']} links over --max-pages",
-        )
-        table.add_row("images", f"[green]{doc['images']['ok']} ok[/], [red]{doc['images']['failed']} failed[/]")
-        if hint := off_site_images_hint(doc):
-            table.add_row("", f"[yellow]{hint}[/]")
-    table.add_row("items" if doc["kind"] == "crawl" else "images",
-                  f"[green]{images['ok']} ok[/], [red]{images['failed']} failed[/]"
-                  + (f", {images['pending']} pending" if images.get("pending") else ""))  # fmt: skip
+    for label, text in kind.report_rows(doc) if kind else []:
+        table.add_row(label, text)
+    table.add_row(kind.noun if kind else "items",
+                  f"[green]{items['ok']} ok[/], [red]{items['failed']} failed[/]"
+                  + (f", {items['pending']} pending" if items.get("pending") else ""))  # fmt: skip
     for reason, count in doc["failures"].items():
         table.add_row("", f"  {reason}: {count}")
     if doc.get("cache_hits"):
@@ -68,55 +53,22 @@ def report(doc: Mapping[str, Any]) -> None:
     table.add_row("bytes", f"{human_bytes(doc['bytes_in'])} in, {human_bytes(doc['bytes_out'])} out")
     table.add_row("elapsed", f"{doc['elapsed_s']:.2f} s ({doc['items_per_s']:.1f} items/s)")
     timings = doc["timings"]
-    stages = ("queue", "fetch", "parse", "transform", "store")
-    table.add_row("mean per item", "  ".join(f"{s} {timings.get(f'{s}_mean_ms', 0):.1f} ms" for s in stages))
+    spent = [s for s in STAGES if timings.get(f"{s}_s")]  # only the stages the job went through
+    if spent:
+        table.add_row("mean per item", "  ".join(f"{s} {timings.get(f'{s}_mean_ms', 0):.1f} ms" for s in spent))
     if doc.get("ops"):
         table.add_row("ops", f"{doc['ops']} -> {doc.get('format')}")
-    if doc.get("top_words"):
-        table.add_row("top words", ", ".join(f"{w} ({n})" for w, n in doc["top_words"][:10]))
-    if line := off_site_images_line(doc):
-        table.add_row("off-site images", line)
     table.add_row("outputs", str(doc["output_dir"]))
     err.print(table)
 
 
-def off_site_images_hint(doc: Mapping[str, Any]) -> str | None:
-    """Why a crawl with ``--images`` found none, in the one case users hit most.
-
-    Images are scoped like pages, and many sites serve theirs from a CDN host
-    (``cdn.example.com``, another domain): the crawl then fetches pages but no
-    image, which looks like a bug unless it says so, and which host to allow.
-    """
-    images = doc.get("images", {})
-    if doc.get("kind") != "crawl" or not doc.get("ops") or doc.get("state") not in ("succeeded", "failed"):
-        return None
-    if images.get("ok", 0) + images.get("failed", 0) or not doc.get("pages", {}).get("ok"):
-        return None
-    hosts = [host for host, _ in doc.get("off_site_images", [])]
-    if hosts:
-        return (f"no image in scope: the pages' images are on other hosts ({', '.join(hosts[:3])}), which are "
-                f"not fetched; add --allow-domain {hosts[0]} to include them")  # fmt: skip
-    return ("no image in scope: images on other hosts (a CDN) are not fetched; "
-            "add --allow-domain HOST (e.g. the CDN's domain) to include them")  # fmt: skip
-
-
-def off_site_images_line(doc: Mapping[str, Any]) -> str | None:
-    """The report's line on images left out by the scope: host (references), most first."""
-    hosts = doc.get("off_site_images") or []
-    if not hosts or not doc.get("ops"):
-        return None
-    listed = ", ".join(f"{host} ({count})" for host, count in hosts[:5])
-    more = ", ..." if len(hosts) > 5 else ""
-    return f"{listed}{more} - not fetched (--allow-domain HOST includes a host)"
-
-
 def status_line(doc: Mapping[str, Any]) -> str:
     """`pipeline status`: one line on where a job stands."""
-    images = doc.get("items", doc["images"])
-    done = images["ok"] + images["failed"]
+    items = doc["items"]
+    done = items["ok"] + items["failed"]
     cached = f", {doc['cache_hits']} cached" if doc.get("cache_hits") else ""
-    return (f"{doc['job_id']}  {doc['kind']}  {state_text(doc['state'])}  {done}/{images['total']} done"
-            f"  ({images['failed']} failed{cached})  {doc['elapsed_s']:.1f} s")  # fmt: skip
+    return (f"{doc['job_id']}  {doc['kind']}  {state_text(doc['state'])}  {done}/{items['total']} done"
+            f"  ({items['failed']} failed{cached})  {doc['elapsed_s']:.1f} s")  # fmt: skip
 
 
 def failures(results: Iterable[Mapping[str, Any]]) -> None:
@@ -173,7 +125,7 @@ class JobProgress:
     def update(self, doc: Mapping[str, Any], progress: Mapping[str, int]) -> None:
         if not self.enabled:
             return
-        counts = doc.get("items", doc["images"])
+        counts = doc["items"]
         total = counts["total"] or None
         done = counts["ok"] + counts["failed"]
         fetched, transformed = progress.get("fetched", 0), progress.get("transformed", 0)

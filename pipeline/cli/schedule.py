@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -25,11 +25,14 @@ from rich.table import Table
 
 from pipeline.cli import render
 from pipeline.cli.context import CliContext
-from pipeline.core.errors import JobNotFound
+from pipeline.cli.submit import spec_from_args
+from pipeline.config import Settings
+from pipeline.core.errors import JobNotFound, UsageError
+from pipeline.kinds import JobSpec
 from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect, reachable, redact
 from pipeline.logs import setup_logging
-from pipeline.redisconn import connect, reachable, redact
-from pipeline.scheduler import jobspec
+from pipeline.monitor.terminal import state_text
 from pipeline.scheduler.claims import owner_id
 from pipeline.scheduler.definition import Overlap, Schedule, check_name
 from pipeline.scheduler.store import ScheduleState, ScheduleStore, now_ms
@@ -88,15 +91,15 @@ def add(ctx: CliContext, name: str, job_spec: tuple[str, ...], cron: str | None,
         overlap: str | None, misfire_grace: float | None, coalesce: bool | None, replace: bool) -> int:  # fmt: skip
     """Add schedule NAME that submits the job after `--` (the words of `pipeline submit`).
 
-    The job spec is checked now by the `submit` parser; relative paths are made
-    absolute against this directory, since the scheduler runs elsewhere.
+    The job spec is checked now by the `submit` parser and stored as that job
+    kind's spec; relative paths are made absolute against this directory, since
+    the scheduler runs elsewhere.
     """
     now = time.time()
     check_name(name)
     trigger = parse_trigger(cron, every, tz, now)
-    argv = jobspec.normalize(job_spec, Path.cwd())
-    jobspec.parse(argv, ctx.settings)  # usage errors before looking for Redis
-    definition = Schedule(name, trigger, argv, cast("Overlap | None", overlap), misfire_grace, coalesce, now)
+    job = schedule_spec(job_spec, ctx.settings, Path.cwd())  # usage errors before looking for Redis
+    definition = Schedule(name, trigger, job, cast("Overlap | None", overlap), misfire_grace, coalesce, now)
     with _store(ctx) as store:
         store.add(definition, replace=replace, now=now)
         live = store.live_schedulers()
@@ -106,6 +109,24 @@ def add(ctx: CliContext, name: str, job_spec: tuple[str, ...], cron: str | None,
         render.err.print("[yellow]no scheduler is running: start one with `pipeline scheduler` "
                          "or `pipeline up --scheduler`[/]")  # fmt: skip
     return 0
+
+
+REFUSED = {
+    "--wait": "a scheduled job has nobody to wait for it; follow it with `pipeline result JOB --wait`",
+    "--json": "a scheduled job prints nothing; read it with `pipeline result JOB --json`",
+    "--timeout": "a scheduled job is never waited on, so it has no timeout",
+}
+
+
+def schedule_spec(words: Sequence[str], settings: Settings, cwd: Path) -> JobSpec:
+    """The words after `--` as the kind's spec, checked; terminal-only flags refused, paths made absolute."""
+    for word in words:
+        flag = word.partition("=")[0]
+        if flag == "--":
+            break
+        if flag in REFUSED:
+            raise UsageError(f"job spec: {flag} makes no sense in a schedule: {REFUSED[flag]}")
+    return spec_from_args(list(words), settings, cwd)
 
 
 def _row(ledger: Ledger, definition: Schedule, state: ScheduleState, paused: bool) -> dict[str, Any]:
@@ -119,7 +140,8 @@ def _row(ledger: Ledger, definition: Schedule, state: ScheduleState, paused: boo
     next_ms = None if paused else definition.trigger.next_after(max(state.cursor_ms, now_ms()))
     return {
         "name": definition.name, "trigger": definition.trigger.to_json(), "describe": definition.trigger.describe(),
-        "job": list(definition.argv), "paused": paused, "next_run": _when(next_ms, definition),
+        "job": definition.job.model_dump(mode="json"), "command": definition.job.describe(),
+        "paused": paused, "next_run": _when(next_ms, definition),
         "last_run": _when(state.last_run_at_ms, definition), "last_fire": _when(state.last_fire_ms, definition),
         "last_job": state.last_job, "last_job_state": job_state, "last_outcome": state.last_outcome,
         "last_detail": state.last_detail, "waiting": state.waiting is not None, "counts": state.counts,
@@ -138,7 +160,9 @@ def list_schedules(ctx: CliContext, as_json: bool) -> int:
     with _store(ctx) as store:
         ledger = Ledger(store.client)
         paused = store.paused()
-        rows = [_row(ledger, d, store.state(name), name in paused) for name, d in store.all().items()]
+        valid, invalid = store.read()
+        rows = [_row(ledger, d, store.state(name), name in paused) for name, d in valid.items()]
+        rows += [{"name": name, "invalid": problem.reason} for name, problem in invalid.items()]
         live = store.live_schedulers()
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -148,7 +172,10 @@ def list_schedules(ctx: CliContext, as_json: bool) -> int:
     else:
         table = Table("schedule", "trigger", "next run", "last run", "last job", "state", "last outcome")
         for row in rows:
-            state = render.state_text(row["last_job_state"]) if row["last_job_state"] else ""
+            if "invalid" in row:
+                table.add_row(row["name"], f"[red]invalid[/]: {row['invalid']}", "-", "-", "-", "", "")
+                continue
+            state = state_text(row["last_job_state"]) if row["last_job_state"] else ""
             table.add_row(row["name"], row["describe"], "paused" if row["paused"] else str(row["next_run"] or "-"),
                           str(row["last_run"] or "-"), str(row["last_job"] or "-"), state,
                           str(row["last_outcome"] or ""))  # fmt: skip
@@ -202,8 +229,7 @@ def run_now(ctx: CliContext, name: str) -> int:
     """
     with _store(ctx) as store:
         definition = store.get(name)
-        request = jobspec.parse(definition.argv, ctx.settings)
-        job_id: str = ctx.producer.submit(request, schedule=name)
+        job_id: str = ctx.producer.submit(definition.job, schedule=name)
         store.link_run_now(name, job_id)
     click.echo(job_id)
     return 0

@@ -23,10 +23,6 @@ from typing import Any
 import PIL
 
 CACHE_VERSION = 1  # bump when the key or the entry format changes: old entries are then never read
-CACHE_PREFIX = "pl:cache:"
-# The cache's bookkeeping, outside CACHE_PREFIX so a scan of entries finds entries only:
-# entry -> expiry time, entry -> size, and the bytes kept (lua/cache_put.lua).
-CACHE_INDEX, CACHE_SIZES, CACHE_TOTAL = "pl:cache-index", "pl:cache-sizes", "pl:cache-bytes"
 ENGINE = f"pillow-{PIL.__version__}"  # a Pillow upgrade may encode differently: a new key space
 MAGIC = b"plc1"
 _HEADER = struct.Struct(">4sII")
@@ -46,10 +42,10 @@ def plan_digest(plan_json: Mapping[str, Any], engine: str = ENGINE) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def cache_key(source: bytes, plan: str) -> str:
-    """The Redis key of the output of ``plan`` (a ``plan_digest``) applied to ``source``."""
+def cache_digest(source: bytes, plan: str) -> str:
+    """What names the output of ``plan`` (a ``plan_digest``) applied to ``source`` (the ledger keys it)."""
     content = hashlib.sha256(source).hexdigest()
-    return CACHE_PREFIX + hashlib.sha256(f"{CACHE_VERSION}:{plan}:{content}".encode()).hexdigest()
+    return hashlib.sha256(f"{CACHE_VERSION}:{plan}:{content}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

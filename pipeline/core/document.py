@@ -1,7 +1,7 @@
 """The job record and the ``result --json`` document built from it.
 
 The document is the contract users script against: its keys only ever grow.
-Later job kinds (crawl) add their own sections to the same shape.
+Each job kind adds its own sections to the same shape (``pipeline.kinds``).
 """
 
 from __future__ import annotations
@@ -43,22 +43,12 @@ class JobMeta:
         return max(0.0, end - self.created_at)
 
 
-def _kind(totals: Totals, kind: str) -> dict[str, int]:
-    return dict(totals.by_kind.get(kind, {"ok": 0, "failed": 0}))
+def build_document(meta: JobMeta, totals: Totals, now: float) -> dict[str, Any]:
+    """The generic part of the ``result --json`` document; ``now`` stands in for a running job's end.
 
-
-def build_document(
-    meta: JobMeta,
-    totals: Totals,
-    now: float,
-    top_words: list[tuple[str, int]] | None = None,
-    off_site_images: list[tuple[str, int]] | None = None,
-) -> dict[str, Any]:
-    """The ``result --json`` document; ``now`` stands in for a running job's end.
-
-    A crawl's ``off_site_images`` are the hosts of images its scope left out
-    (``[host, references]``, most first): they are not fetched, and a site that
-    serves its images from a CDN needs ``--allow-domain`` for them.
+    ``items`` counts every item of the job, whatever its kind; each job kind adds
+    its own sections (``pipeline.kinds``). Stage timings list the stages the job
+    spent time in.
     """
     done = totals.done
     elapsed = meta.elapsed(now)
@@ -72,8 +62,7 @@ def build_document(
         "job_id": meta.job_id,
         "kind": meta.kind,
         "state": meta.state,
-        "images": {"ok": totals.ok, "failed": totals.failed, "total": expected,
-                   "pending": max(0, expected - done)},
+        "items": {"ok": totals.ok, "failed": totals.failed, "total": expected, "pending": max(0, expected - done)},
         "failures": dict(sorted(totals.failures.items())),
         "bytes_in": totals.bytes_in,
         "bytes_out": totals.bytes_out,
@@ -87,17 +76,7 @@ def build_document(
         "ledger": {"duplicates": totals.duplicates, "unexpected": totals.unexpected},
         "created_at": meta.created_at,
         "finished_at": meta.finished_at,
-    }  # fmt: skip
-    if meta.kind == "crawl":
-        pages = _kind(totals, "page")
-        other = _kind(totals, "other")
-        doc["pages"] = {**pages, "non_html": other["ok"], "links_capped": totals.capped,
-                        "links_beyond_depth": totals.beyond_depth}  # fmt: skip
-        doc["images"] = _kind(totals, "image")
-        doc["items"] = {"ok": totals.ok, "failed": totals.failed, "total": expected, "pending": max(0, expected - done)}
-        doc["top_words"] = [[word, count] for word, count in (top_words or [])]
-        doc["off_site_images"] = [[host, count] for host, count in (off_site_images or [])]
-        doc["seeds"] = meta.spec.get("seeds", [])
+    }
     if meta.reason:
         doc["reason"] = meta.reason
     if meta.schedule:

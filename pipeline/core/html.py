@@ -155,15 +155,6 @@ def parse_page(body: bytes, url: str, charset: str | None = None) -> PageInfo:
     return PageInfo(title, links, images, word_count, top_words, time.perf_counter() - started, os.getpid())
 
 
-def parse_pages(pages: list[tuple[bytes, str, str | None]]) -> list[PageInfo]:
-    """Several pages in one call: one pool round trip per chunk, not per page.
-
-    Measured (README, "Which pool runs what"): for small pages the pipe costs
-    as much as the parse, so one page per call gains nothing from processes.
-    """
-    return [parse_page(body, url, charset) for body, url, charset in pages]
-
-
 # A plain lxml parser: the same libxml2 options as lxml.html's, so the same tree, but its
 # elements are plain ``_Element``s; lxml.html's class lookup runs Python for every element touched.
 _PARSER = lxml.etree.HTMLParser()

@@ -9,7 +9,6 @@ can count; nothing else escapes.
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import os
 import time
@@ -93,7 +92,6 @@ class TransformOutput:
     input_height: int
     pid: int
     seconds: float
-    input_digest: str = ""
 
 
 def _is_cut_short(data: bytes) -> bool:
@@ -311,5 +309,4 @@ def _transform(data: bytes, plan: TransformPlan, started: float) -> TransformOut
         input_height=input_size[1],
         pid=os.getpid(),
         seconds=time.perf_counter() - started,
-        input_digest=hashlib.blake2b(data, digest_size=4).hexdigest(),
     )

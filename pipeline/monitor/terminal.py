@@ -15,7 +15,18 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.cli.render import state_text
+STATE_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "running": "cyan",
+    "queued": "dim",
+}
+
+
+def state_text(state: str) -> str:
+    """A job state in its colour (rich markup), as every table of the CLI shows it."""
+    return f"[{STATE_STYLE.get(state, 'white')}]{state}[/]"
 
 
 def _rate(value: float) -> str:

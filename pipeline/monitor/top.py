@@ -8,32 +8,15 @@ ledger. One ``snapshot`` is a handful of Redis round trips.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from pipeline.core.errors import JobNotFound
+from pipeline.kinds import job_document
 from pipeline.ledger import Ledger
 from pipeline.monitor.cores import stage_totals, worker_view
 from tasks.names import QUEUES
-from workers.heartbeat import read_workers
 
-# kombu's Redis transport keeps one list per queue and priority step: NAME for
-# priority 0, NAME + "\x06\x16" + step for the others. Flower's broker page
-# sums them the same way (flower/utils/broker.py, RedisBase).
-PRIORITY_SEP = "\x06\x16"
-PRIORITY_STEPS = (0, 3, 6, 9)
 JOBS_SCANNED = 100  # active jobs are looked for among this many most recent ones
-
-
-def queue_depths(client: Any, queues: Sequence[str] = QUEUES) -> dict[str, int]:
-    """Messages waiting in each queue (not those a worker holds unacknowledged)."""
-    pipe = client.pipeline()
-    for queue in queues:
-        for step in PRIORITY_STEPS:
-            pipe.llen(queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}")
-    lengths = pipe.execute()
-    per_queue = len(PRIORITY_STEPS)
-    return {queue: sum(lengths[i * per_queue : (i + 1) * per_queue]) for i, queue in enumerate(queues)}
 
 
 def active_jobs(ledger: Ledger, scanned: int = JOBS_SCANNED) -> list[dict[str, Any]]:
@@ -43,10 +26,10 @@ def active_jobs(ledger: Ledger, scanned: int = JOBS_SCANNED) -> list[dict[str, A
         if meta.is_final:
             continue
         try:
-            doc = ledger.document(meta.job_id)
+            doc = job_document(ledger, meta.job_id)
         except JobNotFound:  # expired between the listing and now
             continue
-        counts = doc.get("items") or doc["images"]  # crawl jobs count all their items under "items"
+        counts = doc["items"]
         done, total = counts["ok"] + counts["failed"], counts["total"]
         jobs.append({
             "job_id": meta.job_id, "kind": meta.kind, "state": doc["state"], "done": done,
@@ -58,10 +41,9 @@ def active_jobs(ledger: Ledger, scanned: int = JOBS_SCANNED) -> list[dict[str, A
 
 def snapshot(ledger: Ledger) -> dict[str, Any]:
     """``{"at", "workers": [...], "totals": {stage: ...}, "queues": {queue: n}, "jobs": [...]}``."""
-    client = ledger.client
     now = time.time()
     workers = []
-    for record in read_workers(client):
+    for record in ledger.workers():
         view = worker_view(
             str(record.get("name")), record.get("slots") or [], record.get("io"),
             seen_at=float(record.get("seen_at", 0.0)), now=now, window_s=record.get("window_s"),
@@ -71,6 +53,6 @@ def snapshot(ledger: Ledger) -> dict[str, Any]:
         "at": round(now, 3),
         "workers": workers,
         "totals": stage_totals(workers),
-        "queues": queue_depths(client),
+        "queues": ledger.queue_depths(QUEUES),
         "jobs": active_jobs(ledger),
     }

@@ -1,8 +1,7 @@
 """Recurring jobs: schedules in Redis, and the scheduler service that fires each fire time exactly once.
 
 triggers.py     --cron / --every / --tz -> APScheduler 3 triggers; fire times as epoch ms
-definition.py   a schedule: name, trigger, job spec (the words of `pipeline submit`), policies
-jobspec.py      job specs: absolute paths, terminal-only flags refused, parsed by `submit`'s parser
+definition.py   a schedule: name, trigger, job spec (the kind's typed spec, stored as JSON), policies
 keys.py         the Redis key layout, and the Lua scripts next to it
 store.py        definitions and state (what the CLI writes and reads)
 claims.py       claim / adopt / commit a fire time, heartbeats (exactly once across replicas)

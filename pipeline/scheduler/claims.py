@@ -30,7 +30,7 @@ from typing import Any
 import redis
 
 from pipeline.core.document import FINAL_STATES
-from pipeline.ledger import job_key
+from pipeline.ledger.keys import job_key
 from pipeline.scheduler import keys
 from pipeline.scheduler.store import now_ms
 

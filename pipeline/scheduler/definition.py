@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.config import Settings
-from pipeline.core.errors import UsageError
+from pipeline.core.errors import PipelineError, UsageError
+from pipeline.kinds import JobSpec, spec_from_json
+from pipeline.scheduler.errors import ScheduleInvalid
 from pipeline.scheduler.triggers import TriggerSpec
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -41,7 +43,7 @@ class Policy:
 class Schedule:
     name: str
     trigger: TriggerSpec
-    argv: tuple[str, ...]  # the words after `--`, as `pipeline submit` takes them, paths made absolute
+    job: JobSpec  # what `pipeline submit` would have built from the words after `--`, paths made absolute
     overlap: Overlap | None = None
     misfire_grace_s: float | None = None  # 0 = no limit
     coalesce: bool | None = None
@@ -49,7 +51,7 @@ class Schedule:
 
     @property
     def kind(self) -> str:
-        return self.argv[0] if self.argv else ""
+        return self.job.kind
 
     def policy(self, settings: Settings) -> Policy:
         grace = settings.scheduler_misfire_grace_s if self.misfire_grace_s is None else self.misfire_grace_s
@@ -61,7 +63,7 @@ class Schedule:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name, "trigger": self.trigger.to_json(), "argv": list(self.argv),
+            "name": self.name, "trigger": self.trigger.to_json(), "job": self.job.model_dump(mode="json"),
             "overlap": self.overlap, "misfire_grace_s": self.misfire_grace_s, "coalesce": self.coalesce,
             "created_at": self.created_at,
         }  # fmt: skip
@@ -70,10 +72,18 @@ class Schedule:
         return json.dumps(self.to_json(), separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def loads(cls, text: str) -> Schedule:
-        doc = json.loads(text)
-        return cls(
-            name=doc["name"], trigger=TriggerSpec.from_json(doc["trigger"]), argv=tuple(doc["argv"]),
-            overlap=doc.get("overlap"), misfire_grace_s=doc.get("misfire_grace_s"), coalesce=doc.get("coalesce"),
-            created_at=float(doc.get("created_at", 0.0)),
-        )  # fmt: skip
+    def loads(cls, text: str, name: str = "?") -> Schedule:
+        """The stored definition; ``ScheduleInvalid`` (naming what is wrong) if it cannot be read."""
+        try:
+            doc = json.loads(text)
+            if "job" not in doc:
+                raise UsageError("no job spec (a definition stored by an older version)")
+            return cls(
+                name=doc["name"], trigger=TriggerSpec.from_json(doc["trigger"]), job=spec_from_json(doc["job"]),
+                overlap=doc.get("overlap"), misfire_grace_s=doc.get("misfire_grace_s"),
+                coalesce=doc.get("coalesce"), created_at=float(doc.get("created_at", 0.0)),
+            )  # fmt: skip
+        except PipelineError as exc:
+            raise ScheduleInvalid(name, exc.message) from None
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ScheduleInvalid(name, f"{type(exc).__name__}: {exc}") from None

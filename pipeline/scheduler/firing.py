@@ -13,7 +13,7 @@ import redis
 from pipeline.config import Settings
 from pipeline.core.errors import BrokerUnavailable, JobNotFound, PipelineError
 from pipeline.producer import Producer, new_job_id
-from pipeline.scheduler import jobspec, keys
+from pipeline.scheduler import keys
 from pipeline.scheduler.claims import Claim, Claims, PendingFire
 from pipeline.scheduler.definition import Schedule
 from pipeline.scheduler.triggers import from_ms
@@ -98,9 +98,8 @@ class FireHandler:
                 log.warning("schedule %s: job %s of the fire at %s was already submitted; recording it",
                             schedule.name, fire.job_id, _when(fire.fire_ms))  # fmt: skip
             else:
-                request = jobspec.parse(schedule.argv, self.settings)
                 with self._submit_lock:
-                    self.producer.submit(request, schedule=schedule.name, job_id=fire.job_id)
+                    self.producer.submit(schedule.job, schedule=schedule.name, job_id=fire.job_id)
         except (BrokerUnavailable, redis.RedisError):
             raise  # transient: the entry stays pending, and the sweep retries it
         except PipelineError as exc:  # e.g. the sources are gone: this fire fails, the next may not

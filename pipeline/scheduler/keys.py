@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from importlib import resources
 
-from pipeline.ledger import PREFIX
+from pipeline.ledger.keys import SCHEDULES_PREFIX
 
-SCHED = PREFIX + "sched:"
+SCHED = SCHEDULES_PREFIX
 DEFS = SCHED + "defs"
 PAUSED = SCHED + "paused"
 REV = SCHED + "rev"

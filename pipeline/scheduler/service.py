@@ -41,8 +41,8 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from pipeline.config import Settings
+from pipeline.ledger.connection import connect
 from pipeline.producer import Producer
-from pipeline.redisconn import connect
 from pipeline.scheduler.claims import Claims, PendingFire
 from pipeline.scheduler.definition import Schedule
 from pipeline.scheduler.executor import FireExecutor
@@ -75,6 +75,7 @@ class SchedulerService:
         self._revision: str | None = None
         self._active: dict[str, str] = {}  # name -> definition JSON with an APScheduler job
         self._known: dict[str, Schedule] = {}  # every definition, paused ones too
+        self._invalid: set[str] = set()  # definitions that do not load (reported once each)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._stale: set[str] = set()  # schedules to reload from their cursor (a fire hit a Redis error)
@@ -123,7 +124,11 @@ class SchedulerService:
             stale, self._stale = self._stale, set()
         if revision == self._revision and not stale:
             return
-        definitions, paused = self.store.all(), self.store.paused()
+        (definitions, invalid), paused = self.store.read(), self.store.paused()
+        for name, problem in invalid.items():
+            if name not in self._invalid:
+                log.error("%s; it is skipped, the other schedules keep firing", problem.message)
+        self._invalid = set(invalid)
         for name in stale & set(self._active):
             self._active[name] = ""  # differs from any definition: reloaded below, from its cursor
         for name in set(self._active) - set(definitions):

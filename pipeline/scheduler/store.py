@@ -16,7 +16,7 @@ import redis
 
 from pipeline.scheduler import keys
 from pipeline.scheduler.definition import Schedule
-from pipeline.scheduler.errors import ScheduleExists, ScheduleNotFound
+from pipeline.scheduler.errors import ScheduleExists, ScheduleInvalid, ScheduleNotFound
 
 
 def _int(value: str | None) -> int | None:
@@ -119,10 +119,22 @@ class ScheduleStore:
         text = self.client.hget(keys.DEFS, name)
         if text is None:
             raise ScheduleNotFound(name)
-        return Schedule.loads(text)
+        return Schedule.loads(text, name)
 
     def all(self) -> dict[str, Schedule]:
-        return {name: Schedule.loads(text) for name, text in sorted(self.client.hgetall(keys.DEFS).items())}
+        """Every definition that loads; see ``invalid`` for the others (never fired, never fatal)."""
+        return self.read()[0]
+
+    def read(self) -> tuple[dict[str, Schedule], dict[str, ScheduleInvalid]]:
+        """Definitions that load, and why the others do not."""
+        valid: dict[str, Schedule] = {}
+        invalid: dict[str, ScheduleInvalid] = {}
+        for name, text in sorted(self.client.hgetall(keys.DEFS).items()):
+            try:
+                valid[name] = Schedule.loads(text, name)
+            except ScheduleInvalid as exc:
+                invalid[name] = exc
+        return valid, invalid
 
     def paused(self) -> set[str]:
         return set(self.client.smembers(keys.PAUSED))

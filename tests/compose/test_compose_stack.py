@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.redisconn import connect
+from pipeline.ledger.connection import connect
 from pipeline.scheduler.store import ScheduleStore
 from tests.compose.project import ENV_EXAMPLE, load_project
 from tests.compose.stack import LocalStack, running

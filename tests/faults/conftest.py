@@ -19,12 +19,13 @@ import pytest
 
 from pipeline.cluster import WorkerProcess, start_worker, wait_ready
 from pipeline.config import Settings
+from pipeline.kinds.images import ImagesSpec
 from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
+from pipeline.ledger.keys import WORKER_PREFIX
 from pipeline.localredis import RedisServer, start_redis
-from pipeline.producer import ImageJobRequest, Producer
-from pipeline.redisconn import connect
+from pipeline.producer import Producer
 from tests.faults.invariants import Verdict, check_job, expected_ids
-from workers.heartbeat import WORKER_PREFIX
 
 # Re-delivery within seconds; still valid (visibility > 1.2 x deadline > worst fetch).
 FAULT_ENV = {
@@ -76,7 +77,7 @@ class FaultCluster:
     def wait_ready(self, worker: WorkerProcess) -> None:
         client = connect(self.url)
         try:
-            wait_ready(client, [worker], timeout=60)
+            wait_ready(Ledger(client), [worker], timeout=60)
         finally:
             client.close()
 
@@ -90,7 +91,7 @@ class FaultCluster:
 
     def submit(self, sources: list[str], **request: Any) -> tuple[str, set[str]]:
         request.setdefault("output_dir", self.tmp_path / "out")
-        job_id = self.producer.submit_images(ImageJobRequest(sources, **request))
+        job_id = self.producer.submit(ImagesSpec(sources=sources, **request))
         return job_id, expected_ids(sources)
 
     def done(self, job_id: str) -> int:

@@ -21,7 +21,9 @@ from typing import Any
 
 from pipeline.core.document import FINAL_STATES
 from pipeline.core.sources import expand_sources
-from pipeline.ledger import Ledger, job_key
+from pipeline.kinds import job_document
+from pipeline.ledger import Ledger
+from pipeline.ledger.keys import job_key
 
 
 def expected_ids(sources: Iterable[str]) -> set[str]:
@@ -46,7 +48,7 @@ def wait_final(ledger: Ledger, job_id: str, deadline_s: float) -> tuple[dict[str
     """Poll the job's done-record until final or the deadline; returns (document, seconds waited)."""
     started = time.monotonic()
     while True:
-        doc = ledger.document(job_id)
+        doc = job_document(ledger, job_id)
         waited = time.monotonic() - started
         if doc["state"] in FINAL_STATES or waited > deadline_s:
             return doc, waited

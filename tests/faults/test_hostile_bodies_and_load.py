@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from pipeline.demo.server import StaticServer
-from pipeline.ledger import job_key
+from pipeline.ledger.keys import job_key
 from tests.faults.conftest import FaultCluster
 from tests.helpers import image_bytes, make_images, wait_until
 

@@ -17,8 +17,8 @@ from PIL import Image
 from pipeline.core.errors import StoreError
 from pipeline.core.names import output_name
 from pipeline.demo.images import pixel_bomb_png
+from pipeline.ledger.connection import connect
 from pipeline.outputs import OutputDir
-from pipeline.redisconn import connect
 from tests.faults.cli import run_cli
 from tests.faults.conftest import FaultCluster
 from tests.helpers import image_bytes, make_images

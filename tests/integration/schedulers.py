@@ -22,9 +22,11 @@ from pathlib import Path
 
 import redis
 
+from pipeline.cli.schedule import schedule_spec
+from pipeline.config import Settings
 from pipeline.core.document import JobMeta
 from pipeline.ledger import Ledger
-from pipeline.scheduler import jobspec, keys
+from pipeline.scheduler import keys
 from pipeline.scheduler.definition import Schedule
 from pipeline.scheduler.store import Fire, ScheduleStore
 from pipeline.scheduler.triggers import parse_trigger
@@ -121,8 +123,8 @@ def wipe_schedules(client: redis.Redis) -> None:
 def define(store: ScheduleStore, name: str, argv: list[str], cwd: Path, *, every: str, **policy: object) -> Schedule:
     """What `schedule add NAME --every EVERY -- ARGV` stores, without a CLI round trip."""
     now = time.time()
-    schedule = Schedule(name, parse_trigger(None, every, "UTC", now), jobspec.normalize(argv, cwd), created_at=now,
-                        **policy)  # fmt: skip
+    job = schedule_spec(argv, Settings.load(), cwd)
+    schedule = Schedule(name, parse_trigger(None, every, "UTC", now), job, created_at=now, **policy)
     store.add(schedule, now=now)
     return schedule
 

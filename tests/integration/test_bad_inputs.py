@@ -14,8 +14,9 @@ import pytest
 
 from pipeline.demo.images import pixel_bomb_png
 from pipeline.demo.server import StaticServer
+from pipeline.kinds.images import ImagesSpec
 from pipeline.ledger import Ledger
-from pipeline.producer import ImageJobRequest, Producer
+from pipeline.producer import Producer
 from tests.helpers import image_bytes, make_images, wait_for_job
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -69,7 +70,7 @@ def test_a_bad_item_fails_with_its_reason_and_the_rest_of_the_job_completes(
 ) -> None:
     make_images(tmp_path / "good", 3)
     bad = BAD_ITEMS[reason](tmp_path, site)
-    job_id = producer.submit_images(ImageJobRequest([str(tmp_path / "good"), bad], output_dir=outputs))
+    job_id = producer.submit(ImagesSpec(sources=[str(tmp_path / "good"), bad], output_dir=outputs))
     doc = wait_for_job(ledger, job_id, timeout=90)
     assert doc["failures"] == {reason: 1}
     assert doc["images"] == {"ok": 3, "failed": 1, "total": 4, "pending": 0}
@@ -82,7 +83,7 @@ def test_server_errors_are_retried_before_the_item_fails(
     producer: Producer, ledger: Ledger, site: StaticServer, outputs: Path
 ) -> None:
     before = site.hits["/status/503"]
-    job_id = producer.submit_images(ImageJobRequest([site.url_for("status/503")], output_dir=outputs))
+    job_id = producer.submit(ImagesSpec(sources=[site.url_for("status/503")], output_dir=outputs))
     wait_for_job(ledger, job_id)
     assert site.hits["/status/503"] - before == 3, "PIPELINE_FETCH_RETRIES=2 means three attempts"
 
@@ -90,7 +91,7 @@ def test_server_errors_are_retried_before_the_item_fails(
 def test_a_flaky_server_that_recovers_within_the_retries_yields_the_image(
     producer: Producer, ledger: Ledger, site: StaticServer, outputs: Path
 ) -> None:
-    job_id = producer.submit_images(ImageJobRequest([site.url_for("flaky/2/ok.jpg")], output_dir=outputs))
+    job_id = producer.submit(ImagesSpec(sources=[site.url_for("flaky/2/ok.jpg")], output_dir=outputs))
     doc = wait_for_job(ledger, job_id)
     assert doc["images"]["ok"] == 1
 
@@ -100,9 +101,7 @@ def test_a_job_where_nothing_can_be_processed_ends_failed_with_a_reason(
 ) -> None:
     (tmp_path / "a.jpg").write_bytes(b"plain text")
     (tmp_path / "b.png").write_bytes(b"<html></html>")
-    job_id = producer.submit_images(
-        ImageJobRequest([str(tmp_path / "a.jpg"), str(tmp_path / "b.png")], output_dir=outputs)
-    )
+    job_id = producer.submit(ImagesSpec(sources=[str(tmp_path / "a.jpg"), str(tmp_path / "b.png")], output_dir=outputs))
     doc = wait_for_job(ledger, job_id)
     assert doc["state"] == "failed"
     assert doc["reason"] == "no item could be processed"

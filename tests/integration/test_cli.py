@@ -21,6 +21,7 @@ import pytest
 
 from pipeline.cluster import WorkerProcess
 from pipeline.demo.server import StaticServer
+from pipeline.kinds import job_document
 from pipeline.ledger import Ledger
 from pipeline.localredis import free_port
 from tests.helpers import make_images, wait_until
@@ -56,8 +57,9 @@ def one_json_document(proc: subprocess.CompletedProcess[str]) -> Any:
 
 def wait_until_done(ledger: Ledger, job_id: str, at_least: int, timeout: float = 30.0) -> dict[str, Any]:
     return wait_until(
-        lambda: doc if (doc := ledger.document(job_id))["images"]["ok"] + doc["images"]["failed"] >= at_least else None,
-        timeout, lambda: f"{at_least} items of job {job_id} done: {ledger.document(job_id)}", poll=0.02,
+        lambda: doc if (doc := job_document(ledger, job_id))["items"]["ok"] + doc["items"]["failed"] >= at_least
+        else None,
+        timeout, lambda: f"{at_least} items of job {job_id} done: {job_document(ledger, job_id)}", poll=0.02,
     )  # fmt: skip
 
 

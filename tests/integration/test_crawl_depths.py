@@ -23,8 +23,11 @@ import pytest
 from pipeline.core.aggregate import ItemResult
 from pipeline.core.urls import url_id
 from pipeline.demo.server import StaticServer
-from pipeline.ledger import Ledger, job_key
-from pipeline.producer import CrawlJobRequest, Producer
+from pipeline.kinds import job_document
+from pipeline.kinds.crawl import CrawlSpec
+from pipeline.ledger import Ledger
+from pipeline.ledger.keys import job_key
+from pipeline.producer import Producer
 from tests.helpers import wait_for_job
 
 ORIGIN = "http://site.test"
@@ -65,8 +68,8 @@ class Crawl:
 
     def dispatch(self) -> set[str]:
         claimed = self.ledger.dispatch(self.job_id, 300, 100)
-        paths = {url.removeprefix(ORIGIN) for _, url, _, _ in claimed}
-        self.dispatched.update({url.removeprefix(ORIGIN): depth for _, url, depth, _ in claimed})
+        paths = {item.source.removeprefix(ORIGIN) for item in claimed}
+        self.dispatched.update({item.source.removeprefix(ORIGIN): item.depth for item in claimed})
         return paths
 
     def record(self, path: str) -> None:
@@ -93,7 +96,7 @@ def test_a_shorter_path_found_late_lowers_the_depth_and_admits_what_was_too_deep
         assert crawl.dispatch() == {"/target"} and crawl.dispatched["/target"] == 4
     if target_is == "recorded":
         crawl.record("/target")  # at depth 4 its link to t1 (5) is refused
-        assert ledger.document(crawl.job_id)["pages"]["links_beyond_depth"] == 1
+        assert job_document(ledger, crawl.job_id)["pages"]["links_beyond_depth"] == 1
     crawl.record("/shortcut")
     if target_is != "recorded":
         crawl.dispatch()
@@ -103,7 +106,7 @@ def test_a_shorter_path_found_late_lowers_the_depth_and_admits_what_was_too_deep
         crawl.record(step)
     assert crawl.dispatch() == set()
 
-    doc = ledger.document(crawl.job_id)
+    doc = job_document(ledger, crawl.job_id)
     assert doc["state"] == "succeeded" and crawl.finished == 1
     assert crawl.depths() == DEPTHS
     assert doc["pages"]["links_beyond_depth"] == 1, "only t2 -> t3 is beyond --max-depth"
@@ -139,7 +142,7 @@ def test_a_slow_page_on_the_shortest_path_does_not_change_the_crawl(
         links = "".join(f'<a href="{href(link)}">{link}</a> ' for link in GRAPH.get(path, []))
         (tmp_path / name).write_text(f"<html><body><p>page {path}</p>{links}</body></html>")
     with StaticServer(tmp_path) as site:
-        doc = wait_for_job(ledger, producer.submit_crawl(CrawlJobRequest([site.url + "/index.html"], max_depth=4)))
+        doc = wait_for_job(ledger, producer.submit(CrawlSpec(seeds=[site.url + "/index.html"], max_depth=4)))
         hits = {path: n for path, n in site.hits.items() if path != "/robots.txt"}
     depths = {r.source.removeprefix(site.url): r.meta["depth"] for r in ledger.results(doc["job_id"])}
     assert depths == {href(path): depth for path, depth in DEPTHS.items()}

@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from pipeline.config import Settings
-from pipeline.producer import ImageJobRequest, Producer
+from pipeline.kinds import job_document
+from pipeline.kinds.images import ImagesSpec
+from pipeline.producer import Producer
 from tests.flower_cluster import MonitoredCluster, monitored_cluster
 from tests.helpers import make_images, wait_for_job
 
@@ -82,8 +84,10 @@ def test_the_cores_page_shows_every_core_of_every_worker_busy_while_a_job_runs(
     make_images(tmp_path / "in", 72, size=(1600, 1200))
     producer = Producer(Settings.load(redis_url=cluster.redis_url), cluster.redis_url)
     try:
-        job_id = producer.submit_images(
-            ImageJobRequest([str(tmp_path / "in")], "blur:2,thumbnail:400", "webp", output_dir=tmp_path / "out")
+        job_id = producer.submit(
+            ImagesSpec(
+                sources=[str(tmp_path / "in")], ops="blur:2,thumbnail:400", format="webp", output_dir=tmp_path / "out"
+            )
         )
         flower = cluster.flower
         parts = urlsplit(flower.url)
@@ -95,7 +99,7 @@ def test_the_cores_page_shows_every_core_of_every_worker_busy_while_a_job_runs(
             return rows if cluster.core_names() <= busy else None
 
         rows = WebDriverWait(browser, 30, poll_frequency=0.2).until(every_core_busy)
-        state = producer.ledger.document(job_id)["state"]
+        state = job_document(producer.ledger, job_id)["state"]
         ARTIFACTS.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "flower-cores.png"))
         status = browser.find_element("id", "cores-refresh-status").text

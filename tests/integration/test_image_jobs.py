@@ -10,8 +10,9 @@ from PIL import Image
 
 from pipeline.cluster import WorkerProcess
 from pipeline.demo.server import StaticServer
+from pipeline.kinds.images import ImagesSpec
 from pipeline.ledger import Ledger
-from pipeline.producer import ImageJobRequest, Producer
+from pipeline.producer import Producer
 from tests.helpers import make_images, wait_for_job, wait_for_report
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -21,8 +22,8 @@ def test_a_job_of_local_files_writes_every_output_at_the_requested_size_and_form
     producer: Producer, ledger: Ledger, tmp_path: Path, outputs: Path
 ) -> None:
     sources = make_images(tmp_path / "in", 12, size=(800, 600))
-    job_id = producer.submit_images(
-        ImageJobRequest([str(tmp_path / "in")], "thumbnail:200", "webp", output_dir=outputs)
+    job_id = producer.submit(
+        ImagesSpec(sources=[str(tmp_path / "in")], ops="thumbnail:200", format="webp", output_dir=outputs)
     )
     doc = wait_for_job(ledger, job_id)
     assert doc["state"] == "succeeded"
@@ -39,7 +40,9 @@ def test_the_report_counts_bytes_formats_and_stage_timings_exactly(
     producer: Producer, ledger: Ledger, tmp_path: Path, outputs: Path
 ) -> None:
     sources = make_images(tmp_path / "in", 7)
-    job_id = producer.submit_images(ImageJobRequest([str(tmp_path / "in")], "grayscale", "png", output_dir=outputs))
+    job_id = producer.submit(
+        ImagesSpec(sources=[str(tmp_path / "in")], ops="grayscale", format="png", output_dir=outputs)
+    )
     doc = wait_for_job(ledger, job_id)
     assert doc["bytes_in"] == sum(p.stat().st_size for p in sources)
     assert doc["bytes_out"] == sum(p.stat().st_size for p in outputs.glob("*.png"))
@@ -59,7 +62,7 @@ def test_images_served_over_http_are_fetched_by_the_worker_and_transformed(
     make_images(tmp_path / "site", 6, size=(320, 240), fmt="PNG")
     with StaticServer(tmp_path / "site") as server:
         urls = [server.url_for(f"img-{i:03d}.png") for i in range(6)]
-        job_id = producer.submit_images(ImageJobRequest(urls, "thumbnail:64", "jpeg", output_dir=outputs))
+        job_id = producer.submit(ImagesSpec(sources=urls, ops="thumbnail:64", format="jpeg", output_dir=outputs))
         doc = wait_for_job(ledger, job_id)
         hits = server.hits
     assert doc["images"]["ok"] == 6
@@ -73,7 +76,7 @@ def test_sources_with_the_same_file_name_get_distinct_outputs(
 ) -> None:
     make_images(tmp_path / "a", 2)
     make_images(tmp_path / "b", 2, size=(300, 300))
-    job_id = producer.submit_images(ImageJobRequest([str(tmp_path / "a"), str(tmp_path / "b")], output_dir=outputs))
+    job_id = producer.submit(ImagesSpec(sources=[str(tmp_path / "a"), str(tmp_path / "b")], output_dir=outputs))
     doc = wait_for_job(ledger, job_id)
     assert doc["images"]["ok"] == 4
     names = sorted(p.name for p in outputs.glob("*.jpg"))
@@ -85,7 +88,7 @@ def test_a_source_listed_twice_is_processed_once(
     producer: Producer, ledger: Ledger, tmp_path: Path, outputs: Path
 ) -> None:
     [path] = make_images(tmp_path / "in", 1)
-    job_id = producer.submit_images(ImageJobRequest([str(path), str(path), str(tmp_path / "in")], output_dir=outputs))
+    job_id = producer.submit(ImagesSpec(sources=[str(path), str(path), str(tmp_path / "in")], output_dir=outputs))
     doc = wait_for_job(ledger, job_id)
     assert doc["images"] == {"ok": 1, "failed": 0, "total": 1, "pending": 0}
 
@@ -99,15 +102,14 @@ def test_a_url_list_file_mixes_urls_and_relative_paths(
         listing = tmp_path / "urls.txt"
         remote = "\n\n".join(server.url_for(f"img-00{i}.jpg") for i in range(2))
         listing.write_text(f"# two remote, two local\n{remote}\nlocal/local-000.jpg\nlocal/local-001.jpg\n")
-        job_id = producer.submit_images(ImageJobRequest([str(listing)], output_dir=outputs))
+        job_id = producer.submit(ImagesSpec(sources=[str(listing)], output_dir=outputs))
         doc = wait_for_job(ledger, job_id)
     assert doc["images"]["ok"] == 4
 
 
 def test_the_worker_owns_its_process_pool_as_live_child_processes(worker: WorkerProcess, ledger: Ledger) -> None:
-    from workers.heartbeat import read_workers
 
-    [record] = [w for w in read_workers(ledger.client) if w["pid"] == worker.pid]
+    [record] = [w for w in ledger.workers() if w["pid"] == worker.pid]
     assert record["pool"] == "threads", "celery must run on threads; the runtime owns the processes"
     assert record["processes"] == 2
     pids = [slot["pid"] for slot in record["slots"]]
@@ -132,8 +134,8 @@ def test_asking_celery_for_the_prefork_pool_still_runs_threads_with_the_runtime(
     import sys
 
     from pipeline.cluster import WorkerProcess, wait_ready
-    from pipeline.redisconn import connect
-    from workers.heartbeat import WORKER_PREFIX
+    from pipeline.ledger.connection import connect
+    from pipeline.ledger.keys import WORKER_PREFIX
 
     env = {**os.environ, "PIPELINE_REDIS_URL": redis_url, "PIPELINE_PROCESSES": "1"}
     command = [sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "--pool", "prefork", "-n", "prefork@test"]
@@ -141,7 +143,7 @@ def test_asking_celery_for_the_prefork_pool_still_runs_threads_with_the_runtime(
     worker = WorkerProcess("prefork@test", process)
     client = connect(redis_url)
     try:
-        wait_ready(client, [worker])
+        wait_ready(Ledger(client), [worker])
         assert client.hget(WORKER_PREFIX + "prefork@test", "pool") == '"threads"'
     finally:
         worker.terminate()

@@ -13,8 +13,10 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.aggregate import ItemResult, Totals, record
+from pipeline.core.aggregate import ItemResult, Totals
 from pipeline.ledger import Ledger
+from tests.fold import record
+from tests.helpers import expect_items
 
 IDS = [f"item{i}" for i in range(12)]
 results = st.builds(
@@ -33,7 +35,7 @@ LEDGER_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check
 def _job(ledger: Ledger, ids: list[str] = IDS) -> str:
     job_id = f"test-{uuid.uuid4().hex[:10]}"
     ledger.create_job(job_id, "images", {}, "/tmp/out")
-    ledger.add_items(job_id, ids)
+    expect_items(ledger, job_id, ids)
     return job_id
 
 

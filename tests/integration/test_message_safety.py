@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
+from pipeline.kinds.images import TRANSFORM_STAGE, ImagesSpec
 from pipeline.ledger import Ledger
-from pipeline.producer import ImageJobRequest, Producer
-from tasks.names import IMAGES_TRANSFORM, TRANSFORM_QUEUE
-from tests.helpers import make_images, wait_for_job
+from pipeline.producer import Producer
+from tasks.names import TRANSFORM_QUEUE
+from tests.helpers import expect_items, make_images, wait_for_job
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -28,7 +29,7 @@ def _hostile_sender(redis_url: str, serializer: str) -> Celery:
 def _drain_with_a_real_job(producer: Producer, ledger: Ledger, tmp_path: Path) -> dict[str, object]:
     """A job submitted after the hostile message: when it ends, the queue has moved past it."""
     make_images(tmp_path / "after", 2)
-    job_id = producer.submit_images(ImageJobRequest([str(tmp_path / "after")], output_dir=tmp_path / "out"))
+    job_id = producer.submit(ImagesSpec(sources=[str(tmp_path / "after")], output_dir=tmp_path / "out"))
     return wait_for_job(ledger, job_id)
 
 
@@ -37,10 +38,10 @@ def test_a_pickled_task_message_is_refused_and_the_worker_keeps_working(
 ) -> None:
     [image] = make_images(tmp_path / "in", 1)
     ledger.create_job("hostile-pickle", "images", {}, str(tmp_path / "never"))
-    ledger.add_items("hostile-pickle", ["x"])
+    expect_items(ledger, "hostile-pickle", ["x"])
     sender = _hostile_sender(redis_url, "pickle")
     sender.send_task(
-        IMAGES_TRANSFORM, args=["hostile-pickle", [["x", str(image), 0.0, 0.0]], 0.0], queue=TRANSFORM_QUEUE
+        TRANSFORM_STAGE.task, args=["hostile-pickle", [["x", str(image), 0.0, 0.0]], 0.0], queue=TRANSFORM_QUEUE
     )
     sender.close()
     assert _drain_with_a_real_job(producer, ledger, tmp_path)["state"] == "succeeded"

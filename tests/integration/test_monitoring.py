@@ -21,12 +21,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.cluster import start_worker, wait_ready
 from pipeline.config import Settings
+from pipeline.kinds.images import ImagesSpec
 from pipeline.ledger import Ledger
-from pipeline.producer import ImageJobRequest, Producer
-from pipeline.redisconn import connect
+from pipeline.ledger.connection import connect
+from pipeline.producer import Producer
 from tests.flower_cluster import FLOWER_USER, PIPELINE, MonitoredCluster, monitored_cluster, start_flower
-from tests.helpers import make_images, wait_for_job, wait_until
-from workers.heartbeat import read_workers
+from tests.helpers import expect_items, make_images, wait_for_job, wait_until
 
 JOB_ITEMS = 24
 UNAUTHENTICATED = ["/", "/workers", "/tasks", "/broker", "/cores", "/api/cores", "/api/workers", "/api/tasks",
@@ -46,8 +46,8 @@ def finished_job(cluster: MonitoredCluster, tmp_path_factory: pytest.TempPathFac
     make_images(folder / "in", JOB_ITEMS, size=(800, 600))
     producer = Producer(Settings.load(redis_url=cluster.redis_url), cluster.redis_url)
     try:
-        job_id = producer.submit_images(
-            ImageJobRequest([str(folder / "in")], "thumbnail:200", "webp", output_dir=folder / "out")
+        job_id = producer.submit(
+            ImagesSpec(sources=[str(folder / "in")], ops="thumbnail:200", format="webp", output_dir=folder / "out")
         )
         doc = wait_for_job(producer.ledger, job_id)
     finally:
@@ -150,7 +150,7 @@ def test_a_worker_that_shuts_down_is_shown_offline_with_its_rates_zeroed(
     worker = start_worker(cluster.redis_url, name, env=cluster.env, processes=1, log_path=tmp_path / "w.log")
     client = connect(cluster.redis_url)
     try:
-        wait_ready(client, [worker])
+        wait_ready(Ledger(client), [worker])
         wait_until(lambda: any(w["name"] == name for w in cluster.flower.cores()["workers"]), 15, "its first event")
         worker.terminate()
         assert worker.wait(30)
@@ -174,13 +174,13 @@ def test_top_once_json_prints_one_snapshot_of_cores_queues_and_active_jobs(
     ledger = Ledger(client)
     try:
         wait_until(
-            lambda: sum(s["stages"].get("transform", {}).get("items", 0) for w in read_workers(client)
+            lambda: sum(s["stages"].get("transform", {}).get("items", 0) for w in Ledger(client).workers()
                         for s in w["slots"]) == JOB_ITEMS,
             15, "the heartbeats to carry every item",
         )  # fmt: skip
         # A job whose items are registered but not yet enqueued stays "queued": an active job at rest.
         ledger.create_job("20260101-000000-a1b2c3", "images", {"ops": "thumbnail:64"}, "/nonexistent")
-        ledger.add_items("20260101-000000-a1b2c3", [f"item-{i}" for i in range(7)])
+        expect_items(ledger, "20260101-000000-a1b2c3", [f"item-{i}" for i in range(7)])
         proc = run_cli("top", "--once", "--json", env=cli_env(cluster))
     finally:
         ledger.cancel("20260101-000000-a1b2c3")

@@ -27,13 +27,16 @@ from PIL import Image
 
 from pipeline.cluster import WorkerProcess, start_worker, wait_ready
 from pipeline.config import Settings
-from pipeline.core.aggregate import ItemResult, Totals, record
-from pipeline.core.cache_key import CACHE_PREFIX, CACHE_TOTAL, CachedOutput, cache_key, encode_entry, plan_digest
+from pipeline.core.aggregate import ItemResult, Totals
+from pipeline.core.cache_key import CachedOutput, cache_digest, encode_entry, plan_digest
+from pipeline.kinds.images import ImagesSpec
 from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
+from pipeline.ledger.keys import CACHE_PREFIX, CACHE_TOTAL, cache_entry_key
 from pipeline.localredis import RedisServer, start_redis
-from pipeline.producer import ImageJobRequest, Producer
-from pipeline.redisconn import connect
-from tests.helpers import wait_for_job, wait_for_report, wait_until
+from pipeline.producer import Producer
+from tests.fold import record
+from tests.helpers import expect_items, wait_for_job, wait_for_report, wait_until
 from workers.result_cache import CacheSettings, ResultCache
 
 PIPELINE = str(Path(sys.executable).parent / "pipeline")
@@ -59,7 +62,7 @@ def cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_job(producer: Producer, ledger: Ledger, sources: Path, out: Path, ops: str = "thumbnail:300") -> dict[str, Any]:
-    job_id = producer.submit_images(ImageJobRequest([str(sources)], ops, "webp", output_dir=out))
+    job_id = producer.submit(ImagesSpec(sources=[str(sources)], ops=ops, format="webp", output_dir=out))
     doc = wait_for_job(ledger, job_id)
     assert doc["state"] == "succeeded", doc
     return doc
@@ -70,9 +73,7 @@ def outputs_of(folder: Path) -> dict[str, bytes]:
 
 
 def job_plan(ledger: Ledger, job_id: str) -> dict[str, Any]:
-    _, spec = ledger.job_state_and_spec(job_id)
-    assert spec is not None
-    return dict(spec["plan"])
+    return dict(ledger.meta(job_id).spec["plan"])
 
 
 # --- the shared worker, cache on ---------------------------------------------------------------
@@ -111,8 +112,8 @@ def test_the_same_images_with_different_ops_or_format_are_transformed_again(
     noise_images(tmp_path / "in", 4, size=(640, 480))
     run_job(producer, ledger, tmp_path / "in", tmp_path / "out1", ops="thumbnail:100")
     other_ops = run_job(producer, ledger, tmp_path / "in", tmp_path / "out2", ops="thumbnail:100,grayscale")
-    job_id = producer.submit_images(ImageJobRequest([str(tmp_path / "in")], "thumbnail:100", "png",
-                                                    output_dir=tmp_path / "out3"))  # fmt: skip
+    spec = ImagesSpec(sources=[str(tmp_path / "in")], ops="thumbnail:100", format="png", output_dir=tmp_path / "out3")
+    job_id = producer.submit(spec)
     other_format = wait_for_job(ledger, job_id)
     assert other_ops["cache_hits"] == 0
     assert other_format["cache_hits"] == 0
@@ -126,7 +127,7 @@ def test_a_malformed_or_wrongly_typed_cache_entry_is_a_miss_and_is_replaced(
     sources = noise_images(tmp_path / "in", 2, size=(640, 480))
     first = run_job(producer, ledger, tmp_path / "in", tmp_path / "out1")
     plan = plan_digest(job_plan(ledger, first["job_id"]))
-    garbage, wrong_type = (cache_key(p.read_bytes(), plan) for p in sources)
+    garbage, wrong_type = (cache_entry_key(cache_digest(p.read_bytes(), plan)) for p in sources)
     assert ledger.client.exists(garbage, wrong_type) == 2, "the first job must have filled the cache"
     ledger.client.set(garbage, "not an entry")
     ledger.client.delete(wrong_type)
@@ -291,7 +292,7 @@ def test_redis_counts_cache_hits_as_the_pure_fold_does_and_redelivery_changes_no
 ) -> None:
     job_id = f"test-{uuid.uuid4().hex[:10]}"
     ledger.create_job(job_id, "images", {}, "/tmp/out")
-    ledger.add_items(job_id, IDS)
+    expect_items(ledger, job_id, IDS)
     for start in range(0, len(arrivals), cut):
         ledger.record(job_id, arrivals[start : start + cut])
     expected = Totals.of(record({}, arrivals)).cache_hits
@@ -322,7 +323,7 @@ def uncached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uncached]:
                               log_path=folder / "worker.log")  # fmt: skip
         client = connect(server.url)
         try:
-            wait_ready(client, [worker])
+            wait_ready(Ledger(client), [worker])
         finally:
             client.close()
         producer = Producer(Settings.load(redis_url=server.url), server.url)

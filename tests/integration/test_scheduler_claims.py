@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from pipeline.ledger import Ledger, job_key
-from pipeline.redisconn import connect
+from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
+from pipeline.ledger.keys import job_key
 from pipeline.scheduler.claims import Claims
 from pipeline.scheduler.definition import Schedule
 from pipeline.scheduler.errors import ScheduleExists, ScheduleNotFound

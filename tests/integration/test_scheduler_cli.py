@@ -19,8 +19,9 @@ import pytest
 
 from pipeline.cluster import WorkerProcess
 from pipeline.demo.server import StaticServer
+from pipeline.kinds import job_document
 from pipeline.ledger import Ledger
-from pipeline.redisconn import connect
+from pipeline.ledger.connection import connect
 from pipeline.scheduler import keys
 from pipeline.scheduler.store import ScheduleStore, now_ms
 from tests.helpers import make_images, wait_for_job, wait_until
@@ -157,7 +158,7 @@ def test_run_now_submits_exactly_one_job_linked_to_its_schedule(
     assert row["next_run"] is not None
     jobs_line = next(line for line in cli("jobs", env=env).stderr.splitlines() if job_id in line)
     assert "daily" in jobs_line
-    assert ledger.document(job_id)["schedule"] == "daily"
+    assert job_document(ledger, job_id)["schedule"] == "daily"
     store.remove("daily")
 
 

@@ -20,9 +20,9 @@ import redis
 from pipeline.cluster import WorkerProcess
 from pipeline.config import Settings
 from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
 from pipeline.producer import Producer, new_job_id
-from pipeline.redisconn import connect
-from pipeline.scheduler import jobspec, keys
+from pipeline.scheduler import keys
 from pipeline.scheduler.claims import Claims
 from pipeline.scheduler.store import ScheduleStore, now_ms
 from tests.helpers import make_images, wait_until
@@ -151,8 +151,7 @@ def test_a_fire_left_pending_by_a_dead_scheduler_is_submitted_once_by_another(
     fresh, done = (claims.claim(name, fire_ms, owner="ghost@gone", job_id=new_job_id(), overlap="skip", late=False)
                    for name in ("orphan-new", "orphan-done"))  # fmt: skip
     assert fresh.pending is not None and done.pending is not None
-    request = jobspec.parse(store.get("orphan-done").argv, settings)
-    producer.submit(request, schedule="orphan-done", job_id=done.pending.job_id)
+    producer.submit(store.get("orphan-done").job, schedule="orphan-done", job_id=done.pending.job_id)
 
     adopter = start("adopter").wait_ready()
     adopter.wait_for("from ghost@gone, which stopped before submitting it", times=2)

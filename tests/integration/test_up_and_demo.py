@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
+from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
 from pipeline.localredis import STATE_FILE
-from pipeline.redisconn import connect
 from tests.helpers import make_images, wait_until
-from workers.heartbeat import read_workers
 
 PIPELINE = str(Path(sys.executable).parent / "pipeline")
 READY_TIMEOUT_S = 60.0
@@ -276,13 +276,13 @@ def test_a_worker_that_dies_under_up_is_restarted_under_a_name_no_live_worker_ha
         up.wait_for_line("ready", READY_TIMEOUT_S)
         client = connect(up.state()["url"])
         try:
-            before = {w["name"]: w["pid"] for w in read_workers(client)}
+            before = {w["name"]: w["pid"] for w in Ledger(client).workers()}
             assert len(before) == 2, before
             victim = min(before)
             survivor = max(before)
             os.kill(before[victim], signal.SIGKILL)
             up.wait_for_line("restarting", READY_TIMEOUT_S)
-            fresh = wait_until(lambda: [w for w in read_workers(client) if w["pid"] not in before.values()],
+            fresh = wait_until(lambda: [w for w in Ledger(client).workers() if w["pid"] not in before.values()],
                                READY_TIMEOUT_S, lambda: f"a restarted worker:\n{up.output()}", poll=0.1)  # fmt: skip
         finally:
             client.close()

@@ -16,10 +16,11 @@ import pytest
 from pipeline.cluster import WorkerProcess, start_worker, wait_ready
 from pipeline.config import Settings
 from pipeline.demo.server import StaticServer
+from pipeline.kinds.images import ImagesSpec
 from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
 from pipeline.localredis import RedisServer, start_redis
-from pipeline.producer import ImageJobRequest, Producer
-from pipeline.redisconn import connect
+from pipeline.producer import Producer
 from tests.helpers import make_images, wait_for_job, wait_until
 
 # Short enough that re-delivery happens within the test; still > 1.2 x deadline.
@@ -48,7 +49,7 @@ def spawn(own_redis: RedisServer, tmp_path: Path) -> Iterator[object]:
         started.append(worker)
         client = connect(own_redis.url)
         try:
-            wait_ready(client, [worker])
+            wait_ready(Ledger(client), [worker])
         finally:
             client.close()
         return worker
@@ -72,7 +73,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_counts_stay_exact(
     producer = Producer(Settings.load(redis_url=own_redis.url), own_redis.url)
     with StaticServer(tmp_path / "site") as server:
         urls = [server.url_for(f"slow/0.3/img-{i:03d}.jpg") for i in range(40)]
-        job_id = producer.submit_images(ImageJobRequest(urls, output_dir=tmp_path / "out", batch_size=2))
+        job_id = producer.submit(ImagesSpec(sources=urls, output_dir=tmp_path / "out", batch_size=2))
         wait_until(lambda: ledger.totals(job_id).done >= 4, 30, "the doomed worker to be mid-job", poll=0.02)
         os.kill(first.pid, 9)
         first.process.wait()
@@ -90,12 +91,11 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_counts_stay_exact(
 
 def test_a_killed_workers_pool_processes_die_with_it(spawn: object, own_redis: RedisServer) -> None:
     """SIGKILL gives the worker no chance to stop its pool: the kernel's parent-death signal must."""
-    from workers.heartbeat import read_workers
 
     doomed = spawn("pool-owner@test")  # type: ignore[operator]
     client = connect(own_redis.url)
     try:
-        [record] = [w for w in read_workers(client) if w["pid"] == doomed.pid]
+        [record] = [w for w in Ledger(client).workers() if w["pid"] == doomed.pid]
     finally:
         client.close()
     pool = [slot["pid"] for slot in record["slots"] if slot.get("pid")]

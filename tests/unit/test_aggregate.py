@@ -9,7 +9,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.aggregate import STAGES, ItemResult, Totals, merge, record
+from pipeline.core.aggregate import STAGES, ItemResult, Totals
+from tests.fold import merge, record
 
 properties = settings(deadline=None, database=None)
 

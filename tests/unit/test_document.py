@@ -43,10 +43,10 @@ def totals(**changes: Any) -> Totals:
 def test_the_document_has_every_documented_key() -> None:
     doc = build_document(meta(), totals(), now=CREATED + 4)
     assert {
-        "job_id", "kind", "state", "images", "failures", "bytes_in", "bytes_out",
+        "job_id", "kind", "state", "items", "failures", "bytes_in", "bytes_out",
         "elapsed_s", "output_dir", "timings",
     } <= set(doc)  # fmt: skip
-    assert {"ok", "failed"} <= set(doc["images"])
+    assert {"ok", "failed"} <= set(doc["items"])
 
 
 def test_the_document_reports_the_job_and_its_counts() -> None:
@@ -54,8 +54,8 @@ def test_the_document_reports_the_job_and_its_counts() -> None:
     assert (doc["job_id"], doc["kind"], doc["state"], doc["output_dir"]) == (
         "job-1", "images", "running", "/out/job-1",
     )  # fmt: skip
-    assert doc["images"]["ok"] == 6
-    assert doc["images"]["failed"] == 2
+    assert doc["items"]["ok"] == 6
+    assert doc["items"]["failed"] == 2
     assert (doc["bytes_in"], doc["bytes_out"]) == (5000, 1200)
 
 
@@ -66,19 +66,19 @@ def test_failures_are_listed_by_reason_in_sorted_order() -> None:
 
 def test_pending_is_the_total_minus_what_is_done() -> None:
     doc = build_document(meta(total=10), totals(ok=6, failed=2), now=CREATED + 1)
-    assert doc["images"]["total"] == 10
-    assert doc["images"]["pending"] == 2
+    assert doc["items"]["total"] == 10
+    assert doc["items"]["pending"] == 2
 
 
 def test_before_the_total_is_known_pending_counts_against_what_was_submitted() -> None:
     doc = build_document(meta(total=None, submitted=9), totals(ok=6, failed=2), now=CREATED + 1)
-    assert doc["images"]["total"] == 9
-    assert doc["images"]["pending"] == 1
+    assert doc["items"]["total"] == 9
+    assert doc["items"]["pending"] == 1
 
 
 def test_pending_never_goes_negative() -> None:
     doc = build_document(meta(total=3), totals(ok=6, failed=2), now=CREATED + 1)
-    assert doc["images"]["pending"] == 0
+    assert doc["items"]["pending"] == 0
 
 
 def test_a_running_job_measures_elapsed_time_up_to_now() -> None:

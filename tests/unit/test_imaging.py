@@ -109,7 +109,6 @@ def test_every_accepted_input_converts_to_every_output_format(source: str, out_f
 def test_the_output_reports_what_was_learned_about_the_input(jpeg_400x200: bytes) -> None:
     output = run(jpeg_400x200, "thumbnail:100")
     assert (output.input_format, output.input_width, output.input_height) == ("jpeg", 400, 200)
-    assert len(output.input_digest) == 8
     assert output.seconds >= 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.redisconn import redact
+from pipeline.ledger.connection import redact
 
 
 @pytest.mark.parametrize(

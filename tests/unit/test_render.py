@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.cli import render
+from pipeline.kinds.crawl import off_site_images_hint, off_site_images_line
 
 
 def crawl_doc(images_ok: int, *, ops: str | None = "thumbnail:128", pages_ok: int = 12) -> dict[str, Any]:
@@ -22,14 +23,14 @@ def crawl_doc(images_ok: int, *, ops: str | None = "thumbnail:128", pages_ok: in
 
 
 def test_a_crawl_with_images_that_found_none_says_why_and_what_to_do() -> None:
-    hint = render.off_site_images_hint(crawl_doc(images_ok=0))
+    hint = off_site_images_hint(crawl_doc(images_ok=0))
     assert hint is not None and "--allow-domain" in hint
 
 
 def test_no_hint_when_images_were_found_or_not_asked_for_or_no_page_was_fetched() -> None:
-    assert render.off_site_images_hint(crawl_doc(images_ok=3)) is None
-    assert render.off_site_images_hint(crawl_doc(images_ok=0, ops=None)) is None
-    assert render.off_site_images_hint(crawl_doc(images_ok=0, pages_ok=0)) is None
+    assert off_site_images_hint(crawl_doc(images_ok=3)) is None
+    assert off_site_images_hint(crawl_doc(images_ok=0, ops=None)) is None
+    assert off_site_images_hint(crawl_doc(images_ok=0, pages_ok=0)) is None
 
 
 def test_the_report_prints_the_hint() -> None:
@@ -41,7 +42,7 @@ def test_the_report_prints_the_hint() -> None:
 def test_the_hint_names_the_hosts_the_images_are_on() -> None:
     doc = crawl_doc(images_ok=0)
     doc["off_site_images"] = [["cdn.example.net", 40], ["img.example.org", 3]]
-    hint = render.off_site_images_hint(doc)
+    hint = off_site_images_hint(doc)
     assert hint is not None
     assert "cdn.example.net, img.example.org" in hint and "--allow-domain cdn.example.net" in hint
 
@@ -59,4 +60,4 @@ def test_the_report_lists_off_site_image_hosts_with_their_counts() -> None:
 def test_no_off_site_line_for_a_crawl_without_images() -> None:
     doc = crawl_doc(images_ok=0, ops=None)
     doc["off_site_images"] = [["cdn.example.net", 4]]
-    assert render.off_site_images_line(doc) is None
+    assert off_site_images_line(doc) is None

@@ -1,18 +1,21 @@
--- Take failed items of a finished image job back out of the aggregate, so they
--- can be run again: each listed id that is currently a failure loses its result
--- and every counter it moved; the job is running again and its keys lose their
--- retention. Ids that are not (or no longer) failures are left alone, so two
--- concurrent retries cannot take an item twice.
--- KEYS: job, done, stats, then every key of the job (to PERSIST)
--- ARGV: id...
--- Returns a list of [id, source] JSON pairs that were taken.
-local job, done, stats = KEYS[1], KEYS[2], KEYS[3]
+-- Take failed items of a finished job back out of the aggregate and into its
+-- frontier, so they are sent again like any other item (leased: a send that is
+-- interrupted is re-sent by the ticker): each listed id that is currently a
+-- failure loses its result and every counter it moved; the job is running and
+-- active again and its keys lose their retention. Ids that are not (or no
+-- longer) failures are left alone, so two concurrent retries cannot take an
+-- item twice. A job whose reduce step has not yet written its report is refused:
+-- that step would otherwise finish the job again under the retry.
+-- KEYS: job, done, stats, frontier, active set, then every key of the job (to PERSIST)
+-- ARGV: job id, item id...
+-- Returns how many items were taken.
+local job, done, stats, frontier, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local state = redis.call('HGET', job, 'state')
 if state ~= 'succeeded' and state ~= 'failed' then
   return redis.error_reply('job is ' .. tostring(state) .. '; only a finished job can be retried')
 end
-if redis.call('HGET', job, 'kind') == 'crawl' then
-  return redis.error_reply('a crawl cannot be retried item by item; submit it again')
+if not redis.call('HGET', job, 'finalized_at') then
+  return redis.error_reply('its report is still being written; try again in a moment')
 end
 
 local function present(v)
@@ -25,8 +28,8 @@ local function decrement(field, by)
   end
 end
 
-local taken = {}
-for i = 1, #ARGV do
+local taken = 0
+for i = 2, #ARGV do
   local raw = redis.call('HGET', done, ARGV[i])
   if raw then
     local r = cjson.decode(raw)
@@ -46,14 +49,16 @@ for i = 1, #ARGV do
           redis.call('HINCRBYFLOAT', stats, 't:' .. stage, -(tonumber(seconds) or 0))
         end
       end
-      taken[#taken + 1] = cjson.encode({r.id, r.source})
+      redis.call('ZADD', frontier, -1, r.id)
+      taken = taken + 1
     end
   end
 end
-if #taken > 0 then
+if taken > 0 then
   redis.call('HSET', job, 'state', 'running')
   redis.call('HDEL', job, 'finished_at', 'reason', 'report', 'finalized_at')
-  for k = 1, #KEYS do
+  redis.call('SADD', active, ARGV[1])
+  for k = 6, #KEYS do
     redis.call('PERSIST', KEYS[k])
   end
 end

@@ -1,17 +1,9 @@
-"""The job ledger in Redis: job records, expected items, results, aggregates.
+"""The job ledger: job records, expected items, results, aggregates, and the frontier of items to send.
 
-Key layout (``pl:`` prefix, one job = a handful of keys, all expiring together):
-
-    pl:jobs                  ZSET   job id -> created_at (the `jobs` listing)
-    pl:job:ID                HASH   kind, state, spec, output_dir, total, times
-    pl:job:ID:items          SET    expected item ids (the only ids that count)
-    pl:job:ID:done           HASH   item id -> result JSON (first write wins)
-    pl:job:ID:stats          HASH   ok, failed, bytes_*, fail:REASON, fmt:F, t:STAGE
-    pl:job:ID:progress       HASH   per-stage progress counters (display only)
-    pl:job:ID:names          HASH   output file name -> item id (clash detection)
-
-Every mutation that must be exact is one Lua script (``pipeline/lua``), so it is
-atomic across all workers and a retried batch is a no-op.
+Key names are in ``pipeline.ledger.keys``. Every mutation that must be exact is
+one Lua script (``pipeline/ledger/lua``), so it is atomic across all workers
+and a retried batch is a no-op. Connection errors leave every method as
+``BrokerUnavailable`` (``translated``).
 """
 
 from __future__ import annotations
@@ -19,77 +11,83 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import redis
 
 from pipeline.core.aggregate import ItemResult, Totals
-from pipeline.core.document import JobMeta, build_document
+from pipeline.core.document import JobMeta
 from pipeline.core.errors import JobNotFound, UsageError
+from pipeline.ledger.cache import CacheStats, cache_stats, clear_cache
+from pipeline.ledger.connection import translated
+from pipeline.ledger.keys import ACTIVE_JOBS, CRAWL_DEPTH_PARTS, JOBS, WORKER_PREFIX, job_key, job_keys, worker_key
 
-PREFIX = "pl:"
-JOBS_KEY = PREFIX + "jobs"
 
-
-def _lua(name: str, *prelude: str) -> str:
+def lua(name: str, *prelude: str) -> str:
     """A script, prefixed with the shared functions it calls (Redis scripts cannot import)."""
-    files = resources.files("pipeline.lua")
+    files = resources.files("pipeline.ledger.lua")
     return "".join(files.joinpath(part).read_text() for part in (*prelude, name))
 
 
-def job_key(job_id: str, part: str = "") -> str:
-    return f"{PREFIX}job:{job_id}" + (f":{part}" if part else "")
+PRIORITY_SEP = "\x06\x16"
+PRIORITY_STEPS = (0, 3, 6, 9)
 
 
-# A crawl's links of pages whose depth may still drop, and refusals per URL (lua/admit.lua).
-CRAWL_DEPTH_PARTS = ("links", "unsettled", "beyond")
-PARTS = ("items", "done", "stats", "progress", "names", "urls", "frontier", "inflight", "leases", "words",
-         *CRAWL_DEPTH_PARTS, "offsite")  # fmt: skip
+@dataclass(frozen=True)
+class Claimed:
+    """An item handed out by ``dispatch``: its lease runs from now."""
+
+    id: str
+    source: str
+    depth: int
+    code: str  # the item's kind code in its job ("p" page, "i" image URL, "f" image file)
 
 
-def _keys(job_id: str) -> list[str]:
-    return [job_key(job_id)] + [job_key(job_id, p) for p in PARTS]
+@dataclass(frozen=True)
+class DispatchParams:
+    """What sizes a job's batches: its own fixed batch size, if any, and its measured costs."""
+
+    kind: str | None
+    batch: int | None
+    adaptive: bool
+    stats: Mapping[str, str | None]
 
 
+@translated
 class Ledger:
     """Typed access to the ledger; ``client`` must decode responses to str."""
 
     def __init__(self, client: redis.Redis) -> None:
         # redis-py's annotations cannot say "decode_responses=True returns str".
         self.client: Any = client
-        self._record = client.register_script(_lua("record.lua", "complete.lua", "admit.lua"))
-        self._seal = client.register_script(_lua("seal.lua", "complete.lua"))
-        self._seed = client.register_script(_lua("seed.lua", "admit.lua"))
-        self._dispatch = client.register_script(_lua("dispatch.lua"))
-        self._start = client.register_script(_lua("start.lua"))
-        self._claim_names = client.register_script(_lua("claim_names.lua"))
-        self._add_items = client.register_script(_lua("add_items.lua"))
-        self._admit_items = client.register_script(_lua("admit_items.lua"))
-        self._cancel = client.register_script(_lua("cancel.lua"))
-        self._retry = client.register_script(_lua("retry.lua"))
+        self._record = client.register_script(lua("record.lua", "complete.lua", "admit.lua"))
+        self._seal = client.register_script(lua("seal.lua", "complete.lua"))
+        self._seed = client.register_script(lua("seed.lua", "admit.lua"))
+        self._dispatch = client.register_script(lua("dispatch.lua"))
+        self._start = client.register_script(lua("start.lua"))
+        self._claim_names = client.register_script(lua("claim_names.lua"))
+        self._admit_items = client.register_script(lua("admit_items.lua"))
+        self._cancel = client.register_script(lua("cancel.lua"))
+        self._retry = client.register_script(lua("retry.lua"))
 
     # -- producer side ------------------------------------------------------
     def create_job(self, job_id: str, kind: str, spec: dict[str, Any], output_dir: str, **fields: str | int) -> float:
-        """Create the job record; ``fields`` are extra hash fields (a crawl's max_pages...)."""
+        """Create the job record; ``fields`` are extra hash fields (a window, a crawl's limits...)."""
         now = time.time()
         pipe = self.client.pipeline()
         pipe.hset(job_key(job_id), mapping={
             "kind": kind, "state": "queued", "created_at": repr(now),
             "spec": json.dumps(spec), "output_dir": output_dir, "submitted": 0, **fields,
         })  # fmt: skip
-        pipe.zadd(JOBS_KEY, {job_id: now})
+        pipe.zadd(JOBS, {job_id: now})
         pipe.execute()
         return now
 
-    def add_items(self, job_id: str, item_ids: Sequence[str]) -> list[str]:
-        """Register ids; returns those not seen before in this job."""
-        if not item_ids:
-            return []
-        fresh: list[str] = self._add_items(keys=[job_key(job_id, "items")], args=list(item_ids))
-        if fresh:
-            self.client.hincrby(job_key(job_id), "submitted", len(fresh))
-        return fresh
+    def activate(self, job_id: str) -> None:
+        """The job has items to send: every worker's ticker now claims them too (until it is finalized)."""
+        self.client.sadd(ACTIVE_JOBS, job_id)
 
     def admit_items(self, job_id: str, items: Sequence[tuple[str, str, str]]) -> list[str]:
         """Register (id, source, kind) items and queue them in the job's frontier; returns new ids."""
@@ -110,21 +108,23 @@ class Ledger:
         self.meta(job_id)  # raises JobNotFound
         return bool(self._cancel(keys=[job_key(job_id)], args=[repr(time.time())]))
 
-    def retry(self, job_id: str, item_ids: Sequence[str]) -> list[tuple[str, str]]:
-        """Take these failed items of a finished image job out of the aggregate: (id, source) each.
+    def retry(self, job_id: str, item_ids: Sequence[str]) -> int:
+        """Take these failed items of a finished job out of the aggregate and back into its frontier.
 
-        The job is ``running`` again and keeps its total, so it ends (once) when
-        the re-run items are recorded; ids that are not failures are skipped.
+        The job is ``running`` and active again and keeps its total, so it ends
+        (once) when the re-run items are recorded; they are leased and sent like
+        any other item, so an interrupted send is re-sent by the ticker. Ids that
+        are not failures are skipped; returns how many were taken.
         """
         self.meta(job_id)  # raises JobNotFound
         if not item_ids:
-            return []
-        keys = [job_key(job_id), job_key(job_id, "done"), job_key(job_id, "stats"), *_keys(job_id)]
+            return 0
+        keys = [job_key(job_id), job_key(job_id, "done"), job_key(job_id, "stats"), job_key(job_id, "frontier"),
+                ACTIVE_JOBS, *job_keys(job_id)]  # fmt: skip
         try:
-            raw = self._retry(keys=keys, args=list(item_ids))
+            return int(self._retry(keys=keys, args=[job_id, *item_ids]))
         except redis.ResponseError as exc:
             raise UsageError(f"cannot retry job {job_id}: {exc}") from None
-        return [(str(i), str(s)) for i, s in (json.loads(pair) for pair in raw)]
 
     # -- worker side ----------------------------------------------------------
     def record(
@@ -168,7 +168,7 @@ class Ledger:
         added, finished = reply
         return int(added), bool(finished)
 
-    # -- crawl frontier -----------------------------------------------------------
+    # -- the frontier: items waiting to be sent ----------------------------------
     def seed(self, job_id: str, seeds: Sequence[tuple[str, str]]) -> int:
         """Admit (id, url) seeds at depth 0 and seal: the crawl's total now grows as it goes."""
         keys = [job_key(job_id), *(job_key(job_id, p) for p in ("items", "urls", "frontier", "stats"))]
@@ -177,18 +177,37 @@ class Ledger:
 
     def dispatch(
         self, job_id: str, lease_s: float, window: int, *, min_window: int = 0, batch: int = 1, limit: int = 0
-    ) -> list[tuple[str, str, int, str]]:
-        """Claim items to send as tasks: (id, url, depth, kind) with kind "p", "i" or "f".
+    ) -> list[Claimed]:
+        """Claim items to send as tasks, each leased for ``lease_s``.
 
         The job's own ``window`` field wins over ``window``; ``min_window`` raises either.
         Images are claimed in whole ``batch``es while more wait than the window has room for.
         ``limit`` (if not 0) is a crawl batch topping itself up: at most that many pages,
-        images only in whole batches, expired leases left to the pump.
+        images only in whole batches, expired leases left to the ticker.
         """
         parts = ("frontier", "inflight", "leases", "urls", "unsettled")
         keys = [job_key(job_id), *(job_key(job_id, p) for p in parts)]
         raw = self._dispatch(keys=keys, args=[repr(time.time()), lease_s, window, min_window, batch, limit])
-        return [(str(i), str(u), int(d), str(k)) for i, u, d, k in (json.loads(r) for r in raw)]
+        return [Claimed(str(i), str(u), int(d), str(k)) for i, u, d, k in (json.loads(r) for r in raw)]
+
+    def dispatch_params(self, job_id: str, stat_fields: Sequence[str]) -> DispatchParams:
+        """The job's kind, fixed batch size, whether it adapts, and the ``stat_fields`` that size it."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(job_key(job_id), ["kind", "batch", "adaptive"])
+        pipe.hmget(job_key(job_id, "stats"), list(stat_fields))
+        (kind, batch, adaptive), stats = pipe.execute()
+        return DispatchParams(kind, int(batch) if batch else None, bool(adaptive),
+                              dict(zip(stat_fields, stats, strict=True)))  # fmt: skip
+
+    def active_jobs(self) -> list[str]:
+        """Jobs that may have items to send; ones whose record expired are dropped from the set."""
+        active = []
+        for job_id in self.client.smembers(ACTIVE_JOBS):
+            if self.client.exists(job_key(job_id)):
+                active.append(str(job_id))
+            else:
+                self.client.srem(ACTIVE_JOBS, job_id)
+        return active
 
     def top_words(self, job_id: str, count: int = 20) -> list[tuple[str, int]]:
         pairs = self.client.zrevrange(job_key(job_id, "words"), 0, count - 1, withscores=True)
@@ -203,13 +222,10 @@ class Ledger:
         """The first batch has started: a queued job is now running (shown at once by status/top)."""
         return bool(self._start(keys=[job_key(job_id)], args=[repr(time.time())]))
 
-    def advance(self, job_id: str, stage: str, count: int = 1) -> None:
-        """Bump a display-only progress counter (may over-count on re-delivery)."""
-        self.client.hincrby(job_key(job_id, "progress"), stage, count)
-
-    def job_state_and_spec(self, job_id: str) -> tuple[str | None, dict[str, Any] | None]:
-        state, spec = self.client.hmget(job_key(job_id), ["state", "spec"])
-        return state, (json.loads(spec) if spec else None)
+    def state_kind_spec(self, job_id: str) -> tuple[str | None, str | None, str | None]:
+        """The job's state, kind and spec as stored (JSON text), in one round trip; Nones if it is gone."""
+        state, kind, spec = self.client.hmget(job_key(job_id), ["state", "kind", "spec"])
+        return state, kind, spec
 
     def claim_names(self, job_id: str, wanted: Sequence[tuple[str, str, str, str]]) -> list[str]:
         """Output names for (item id, name, fallback, last resort) tuples, in one round trip."""
@@ -218,20 +234,16 @@ class Ledger:
         flat = [value for entry in wanted for value in entry]
         return [str(n) for n in self._claim_names(keys=[job_key(job_id, "names")], args=flat)]
 
-    def claim_name(self, job_id: str, name: str, item_id: str) -> bool:
-        """Claim an output file name; True if it is (now or already) this item's."""
-        key = job_key(job_id, "names")
-        if self.client.hsetnx(key, name, item_id):
-            return True
-        return bool(self.client.hget(key, name) == item_id)
-
     def mark_finalized(self, job_id: str, report_path: str) -> None:
-        """The reduce step has written the report (``report`` in the document)."""
-        self.client.hset(job_key(job_id), mapping={"report": report_path, "finalized_at": repr(time.time())})
+        """The reduce step has written the report (``report`` in the document); nothing is left to send."""
+        pipe = self.client.pipeline()
+        pipe.hset(job_key(job_id), mapping={"report": report_path, "finalized_at": repr(time.time())})
+        pipe.srem(ACTIVE_JOBS, job_id)
+        pipe.execute()
 
     def expire(self, job_id: str, seconds: int) -> None:
         pipe = self.client.pipeline()
-        for key in _keys(job_id):
+        for key in job_keys(job_id):
             pipe.expire(key, seconds)
         pipe.execute()
 
@@ -262,13 +274,6 @@ class Ledger:
     def progress(self, job_id: str) -> dict[str, int]:
         return {k: int(v) for k, v in self.client.hgetall(job_key(job_id, "progress")).items()}
 
-    def document(self, job_id: str) -> dict[str, Any]:
-        meta = self.meta(job_id)
-        if meta.kind != "crawl":
-            return build_document(meta, self.totals(job_id), time.time())
-        words, off_site = self.top_words(job_id), self.off_site_images(job_id)
-        return build_document(meta, self.totals(job_id), time.time(), words, off_site)
-
     def results(self, job_id: str, *, failed_only: bool = False) -> Iterator[ItemResult]:
         """Stream recorded item results (HSCAN: never the whole job in memory)."""
         for _, raw in self.client.hscan_iter(job_key(job_id, "done"), count=500):
@@ -278,9 +283,60 @@ class Ledger:
 
     def recent_jobs(self, limit: int = 20) -> list[JobMeta]:
         metas = []
-        for job_id in self.client.zrevrange(JOBS_KEY, 0, limit - 1):
+        for job_id in self.client.zrevrange(JOBS, 0, limit - 1):
             try:
                 metas.append(self.meta(job_id))
             except JobNotFound:
-                self.client.zrem(JOBS_KEY, job_id)  # expired: drop the index entry
+                self.client.zrem(JOBS, job_id)  # expired: drop the index entry
         return metas
+
+    # -- workers and caches --------------------------------------------------------
+    def beat(self, node: str, fields: Mapping[str, str], ttl_s: int) -> None:
+        """Refresh a worker's self-description (``pl:worker:NODE``, gone ``ttl_s`` after its last beat)."""
+        pipe = self.client.pipeline()
+        pipe.hset(worker_key(node), mapping=dict(fields))
+        pipe.expire(worker_key(node), ttl_s)
+        pipe.execute()
+
+    def forget_worker(self, node: str) -> None:
+        self.client.delete(worker_key(node))
+
+    def worker_alive(self, node: str) -> bool:
+        return bool(self.client.exists(worker_key(node)))
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Every live worker's record (decoded), sorted by name."""
+        found: list[dict[str, Any]] = []
+        for key in self.client.scan_iter(match=WORKER_PREFIX + "*", count=200):
+            raw = self.client.hgetall(key)
+            if raw:
+                found.append({str(k): json.loads(v) for k, v in raw.items()})
+        return sorted(found, key=lambda w: str(w.get("name", "")))
+
+    def queue_depths(self, queues: Sequence[str]) -> dict[str, int]:
+        """Messages waiting in each broker queue (not those a worker holds unacknowledged).
+
+        kombu's Redis transport keeps one list per queue and priority step: NAME for
+        priority 0, NAME + "\\x06\\x16" + step for the others. Flower's broker page
+        sums them the same way (flower/utils/broker.py, RedisBase).
+        """
+        pipe = self.client.pipeline()
+        for queue in queues:
+            for step in PRIORITY_STEPS:
+                pipe.llen(queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}")
+        lengths = pipe.execute()
+        per_queue = len(PRIORITY_STEPS)
+        return {queue: sum(lengths[i * per_queue : (i + 1) * per_queue]) for i, queue in enumerate(queues)}
+
+    def cache_stats(self, *, ttl_s: int, max_total_bytes: int) -> CacheStats:
+        return cache_stats(self.client, ttl_s=ttl_s, max_total_bytes=max_total_bytes)
+
+    def clear_cache(self) -> int:
+        return clear_cache(self.client)
+
+    def ping(self) -> None:
+        """Raises ``BrokerUnavailable`` (with what to do) unless Redis answers."""
+        self.client.ping()
+
+    def close(self) -> None:
+        self.client.close()

@@ -29,7 +29,7 @@ local function hand_out(id)
   end
 end
 -- A crawl batch topping itself up (a limit, ARGV[6]) claims no more pages than it
--- can start, images only in whole batches, and leaves expired leases to the pump.
+-- can start, images only in whole batches, and leaves expired leases to the ticker.
 local limit = tonumber(ARGV[6] or 0)
 local topping_up = limit > 0
 if not topping_up then

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.core.cache_key import CACHE_INDEX, CACHE_PREFIX, CACHE_SIZES, CACHE_TOTAL
+from pipeline.ledger.keys import CACHE_INDEX, CACHE_PREFIX, CACHE_SIZES, CACHE_TOTAL
 
 _CHUNK = 500
 

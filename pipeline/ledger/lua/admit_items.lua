@@ -1,5 +1,5 @@
 -- Admit a chunk of an image job's items into its frontier (seen-set first, so a
--- source listed twice is one item). Items wait there until a pump dispatches
+-- source listed twice is one item). Items wait there until a claim dispatches
 -- them within the job's window: no job can fill the queues ahead of another.
 -- KEYS: items, urls, frontier        ARGV: (id, src, kind)...   kind: i = URL, f = local file
 -- Returns the ids that were new.

@@ -1,0 +1,13 @@
+"""Everything pipeline keeps in Redis, and the one boundary where Redis errors become ours.
+
+keys        every key name (``pl:*``)
+jobs        ``Ledger``: job records, items, results, aggregates, the frontier, workers
+blobs       ``BlobStore``: fetched bytes between stages
+cache       the result cache's figures, and emptying it
+connection  clients, redaction, and ``translated`` (connection errors -> ``BrokerUnavailable``)
+lua/        the scripts that make every exact mutation atomic
+"""
+
+from pipeline.ledger.jobs import Claimed, DispatchParams, Ledger
+
+__all__ = ["Claimed", "DispatchParams", "Ledger"]

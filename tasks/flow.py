@@ -1,0 +1,77 @@
+"""What every stage task does around its work: retries, failing a batch on a bug, and what runs next.
+
+After a batch, a task either hands its output to the next stage of the same
+items (``hand_off``), or ends the job (the reduce step, ``finalize``), or asks
+the frontier for whatever the job may run now and sends it (``advance``). The
+ticker on every worker advances every active job every few seconds, which is
+what re-sends items whose lease ran out (a lost message, a dead worker).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import redis
+from celery import Task
+
+from pipeline.core.aggregate import ItemResult
+from pipeline.core.errors import BrokerUnavailable
+from pipeline.finalize import finalize_job
+from pipeline.frontier import Batch
+from tasks.app import app
+from tasks.names import JOB_FINALIZE
+from tasks.runtime import runtime
+
+log = logging.getLogger(__name__)
+# Redis trouble is retried with backoff: a batch is idempotent (the ledger's first write wins).
+RETRY = {"autoretry_for": (redis.RedisError, BrokerUnavailable), "retry_backoff": 1, "retry_backoff_max": 30,
+         "retry_jitter": True, "max_retries": 30}  # fmt: skip
+
+
+def send(batches: Iterable[Batch]) -> None:
+    for batch in batches:
+        app.send_task(batch.task, args=batch.args)
+
+
+def advance(job_id: str, finished: bool) -> None:
+    """After a batch: end the job if it just finished, else send what may run now."""
+    if finished:
+        finalize.delay(job_id)
+    else:
+        send(runtime().frontier.claim(job_id, now=time.time()))
+
+
+def hand_off(task: str, job_id: str, items: list[list[Any]]) -> None:
+    """Pass a batch's output straight to the next stage of the same items (fetch -> transform)."""
+    app.send_task(task, args=[job_id, items, time.time()])
+
+
+def guarded(job_id: str, items: Sequence[tuple[str, str]], work: Callable[[], None]) -> None:
+    """Run ``work``; on a bug, fail the batch's items (first write wins) so the job ends."""
+    try:
+        work()
+    except (redis.RedisError, BrokerUnavailable):
+        raise  # retried by Celery with backoff
+    except Exception as exc:
+        log.exception("batch failed unexpectedly", extra={"job_id": job_id})
+        failures = [ItemResult.failure(i, src, "internal_error", f"{type(exc).__name__}: {exc}")
+                    for i, src in items]  # fmt: skip
+        _, finished = runtime().ledger.record(job_id, failures)
+        if finished:
+            finalize.delay(job_id)
+
+
+def advance_all() -> None:
+    """The ticker's job: advance every active job (re-sends expired leases)."""
+    rt = runtime()
+    for job_id in rt.ledger.active_jobs():
+        send(rt.frontier.claim(job_id, now=time.time()))
+
+
+@app.task(name=JOB_FINALIZE, bind=True, **RETRY)
+def finalize(self: Task, job_id: str) -> None:
+    rt = runtime()
+    finalize_job(rt.ledger, job_id, rt.settings.retention_s)
