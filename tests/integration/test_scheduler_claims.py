@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from pipeline.kinds.images import ImagesSpec
 from pipeline.ledger import Ledger
 from pipeline.ledger.connection import connect
 from pipeline.ledger.keys import job_key
@@ -42,8 +43,8 @@ def store(client: redis.Redis) -> ScheduleStore:
 
 
 def every_second(store: ScheduleStore, name: str = "tick", **policy: object) -> Schedule:
-    schedule = Schedule(name, parse_trigger(None, "1s", "UTC", START), ("images", "/nowhere"), created_at=START,
-                        **policy)  # fmt: skip
+    job = ImagesSpec(sources=("/nowhere",))
+    schedule = Schedule(name, parse_trigger(None, "1s", "UTC", START), job, created_at=START, **policy)
     store.add(schedule, now=START)
     return schedule
 
@@ -142,7 +143,7 @@ def test_names_are_unique_unless_replaced(store: ScheduleStore) -> None:
     every_second(store)
     with pytest.raises(ScheduleExists):
         every_second(store)
-    store.add(Schedule("tick", parse_trigger(None, "5m", "UTC", START), ("images", "/x")), replace=True)
+    store.add(Schedule("tick", parse_trigger(None, "5m", "UTC", START), ImagesSpec(sources=("/x",))), replace=True)
     assert store.get("tick").trigger.expr == "5m"
 
 

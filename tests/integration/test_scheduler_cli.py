@@ -20,6 +20,7 @@ import pytest
 from pipeline.cluster import WorkerProcess
 from pipeline.demo.server import StaticServer
 from pipeline.kinds import job_document
+from pipeline.kinds.images import ImagesSpec
 from pipeline.ledger import Ledger
 from pipeline.ledger.connection import connect
 from pipeline.scheduler import keys
@@ -112,7 +113,7 @@ def test_a_job_spec_is_checked_by_the_submit_parser_and_stored_with_absolute_pat
     added = cli("schedule", "add", "hourly", "--every", "1h", "--", "images", "photos", "--ops", "grayscale",
                 env=env, cwd=workdir)  # fmt: skip
     assert "schedule hourly added: every 1h, next run" in added.stderr
-    assert store.get("hourly").argv == ("images", str(workdir / "photos"), "--ops", "grayscale")
+    assert store.get("hourly").job == ImagesSpec(sources=(str(workdir / "photos"),), ops="grayscale")
     store.remove("hourly")
 
 
