@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline.kinds import KINDS, job_document
 from pipeline.ledger import Ledger
+from pipeline.output_dirs import refusal
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,16 @@ def _write_lines(out: Path, name: str, lines: Iterable[str]) -> None:
     os.replace(part, out / name)
 
 
-def finalize_job(ledger: Ledger, job_id: str, retention_s: int) -> Path | None:
+def finalize_job(ledger: Ledger, job_id: str, retention_s: int, output_root: Path | None = None) -> Path | None:
+    """Write the job's report files (unless its folder breaks this worker's output rules), then retention."""
     document = job_document(ledger, job_id)
     out = Path(document["output_dir"])
     kind = KINDS.get(document["kind"])
     path: Path | None = out / "report.json"
+    refused = refusal(out, output_root)
     try:
+        if refused is not None:
+            raise PermissionError(0, refused)
         out.mkdir(parents=True, exist_ok=True)
         _write_lines(out, "report.json", [json.dumps(document, indent=2) + "\n"])
         failures = (json.dumps(r.to_json()) + "\n" for r in ledger.results(job_id, failed_only=True))

@@ -24,6 +24,7 @@ from pipeline.frontier import Batch, Frontier
 from pipeline.kinds import JobSpec, kind_named
 from pipeline.ledger import Ledger
 from pipeline.ledger.connection import connect, redact
+from pipeline.output_dirs import check_not_another_jobs, check_output_dir
 from tasks.factory import create_app
 from tasks.names import JOB_FINALIZE
 
@@ -77,9 +78,13 @@ class Producer:
         kind = kind_named(spec.kind)
         job_id = job_id or new_job_id()
         output_dir = self.output_dir(spec, job_id)
+        check_output_dir(output_dir, self.settings.output_root)
         job = kind.resolve(spec, self.settings, output_dir)
         chunks = kind.chunks(spec)
         first = next(chunks)  # a source that names nothing fails here, before the job exists
+        owner = self.ledger.claim_output_dir(str(output_dir), job_id, schedule=schedule, overwrite=spec.overwrite)
+        if not spec.overwrite:
+            check_not_another_jobs(output_dir, job_id, schedule, owner)
         fields = kind.ledger_fields(spec, self.settings) | ({"schedule": schedule} if schedule else {})
         self.ledger.create_job(job_id, kind.name, kind.job_json(job), str(output_dir), **fields)
         self.ledger.activate(job_id)

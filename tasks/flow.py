@@ -74,4 +74,4 @@ def advance_all() -> None:
 @app.task(name=JOB_FINALIZE, bind=True, **RETRY)
 def finalize(self: Task, job_id: str) -> None:
     rt = runtime()
-    finalize_job(rt.ledger, job_id, rt.settings.retention_s)
+    finalize_job(rt.ledger, job_id, rt.settings.retention_s, rt.settings.output_root)

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -29,6 +30,7 @@ from pipeline.core.names import output_name, source_stem
 from pipeline.core.sources import Item
 from pipeline.core.ssrf import current_policy
 from pipeline.kinds.images import ImageWork
+from pipeline.output_dirs import refusal
 from workers.chunk import RenderOutcome, render_chunk
 from workers.job_context import live_job, request_context
 from workers.runtime import Runtime
@@ -292,6 +294,11 @@ def transform_batch(rt: Runtime, job_id: str, entries: Sequence[Handoff]) -> tup
     work = live_images(rt, job_id)
     if work is None:
         return 0, False
+    refused = refusal(Path(work.output_dir), rt.settings.output_root)
+    if refused is not None:  # this worker's own rule, whatever the message says (pipeline.output_dirs)
+        log.warning("refusing to write outside the output root", extra={"job_id": job_id, "why": refused})
+        failures = [ItemResult.failure(e.id, e.src, "output_refused", refused, kind=work.label) for e in entries]
+        return rt.ledger.record(job_id, failures, progress={"transformed": len(entries)})
     batch = _Batch(rt, job_id, work)
     batch.claim_names(entries)
     url_items = [e for e in entries if "://" in e.src]

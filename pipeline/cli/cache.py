@@ -30,7 +30,7 @@ def cache(ctx: CliContext, clear: bool, as_json: bool) -> int:
         render.err.print(f"removed {removed} cached output(s)")
     cap = render.human_bytes(stats.max_total_bytes) if stats.max_total_bytes else "no cap"
     state = "off (PIPELINE_CACHE_TTL_S=0)" if stats.ttl_s <= 0 else f"each entry kept {_duration(stats.ttl_s)}"
-    render.err.print(f"result cache: {stats.entries} entries, {render.human_bytes(stats.bytes)} of {cap}; {state}")
+    render.out.print(f"result cache: {stats.entries} entries, {render.human_bytes(stats.bytes)} of {cap}; {state}")
     return 0
 
 

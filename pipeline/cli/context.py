@@ -19,6 +19,7 @@ from pipeline.ledger import Ledger
 from pipeline.localredis import resolve_redis_url
 
 OUTAGE_GRACE_S = 60.0  # how long `--wait` rides out an unreachable Redis before giving up (exit 3)
+WORKERS_POLL_S = 2.0  # how often `--wait` looks for live workers (a worker's heartbeat is every 2 s)
 
 
 @dataclass
@@ -60,18 +61,25 @@ class CliContext:
     def wait(
         self,
         job_id: str,
-        on_update: Callable[[dict[str, Any], dict[str, int]], None] | None = None,
+        on_update: Callable[[dict[str, Any], dict[str, int], bool], None] | None = None,
         timeout: float | None = None,
         poll_s: float = 0.2,
     ) -> dict[str, Any]:
-        """Poll the ledger until the job is final (or ``timeout``); returns the document."""
+        """Poll the ledger until the job is final (or ``timeout``); returns the document.
+
+        ``on_update(document, stage progress, workers_live)``: the live workers are
+        counted every ``WORKERS_POLL_S``, so bars can say why nothing moves.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         seen, outage_since = False, None
+        workers_live, workers_seen_at = True, 0.0
         while True:
             try:
                 doc = job_document(self.ledger, job_id)
                 if on_update is not None:
-                    on_update(doc, self.ledger.progress(job_id))
+                    if time.monotonic() - workers_seen_at >= WORKERS_POLL_S:
+                        workers_live, workers_seen_at = bool(self.ledger.workers()), time.monotonic()
+                    on_update(doc, self.ledger.progress(job_id), workers_live)
             except BrokerUnavailable:
                 # A Redis restart or a network blip mid-wait is waited out, for a while.
                 outage_since = outage_since or time.monotonic()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli import render
+from pipeline.cli import exits, render
 from pipeline.cli.context import CliContext
 from pipeline.cli.submit import submit
-from pipeline.cli.waiting import emit_json, finish, show
+from pipeline.cli.waiting import emit_json, finish, needs_wait, show
+from pipeline.core.document import FINAL_STATES
 from pipeline.kinds import job_document
 
 
@@ -33,10 +34,15 @@ def status(ctx: CliContext, job_id: str, as_json: bool) -> int:
 @click.option("--timeout", type=click.FloatRange(min=0), help="With --wait: give up after this many seconds (exit 5).")
 @click.pass_obj
 def result(ctx: CliContext, job_id: str, wait: bool, as_json: bool, show_failed: bool, timeout: float | None) -> int:
-    """The report of JOB_ID (exit 0 succeeded, 1 failed/cancelled, 5 not finished)."""
+    """The report of JOB_ID (exit 0 succeeded or still running, 1 failed/cancelled, 5 --timeout passed)."""
+    needs_wait(wait, timeout)
     if wait:
         return finish(ctx, job_id, as_json=as_json, timeout=timeout, show_failed=show_failed)
-    return show(ctx, job_document(ctx.ledger, job_id), as_json=as_json, show_failed=show_failed)
+    doc = job_document(ctx.ledger, job_id)
+    code = show(ctx, doc, as_json=as_json, show_failed=show_failed)
+    if doc["state"] not in FINAL_STATES:
+        render.err.print(f"job {job_id} is still {doc['state']}; `pipeline result {job_id} --wait` waits for it")
+    return code
 
 
 @click.command()
@@ -65,10 +71,13 @@ def cancel(ctx: CliContext, job_id: str) -> int:
     """Stop JOB_ID: queued batches are skipped, results so far are kept (state `cancelled`)."""
     if ctx.producer.cancel(job_id):
         render.err.print(f"job {job_id} cancelled")
-        return 0
+        return exits.OK
     state = ctx.ledger.meta(job_id).state
+    if state == "cancelled":  # what was asked is so: not an error
+        render.err.print(f"job {job_id} was already cancelled")
+        return exits.OK
     render.err.print(f"job {job_id} had already ended ({state}); nothing to cancel")
-    return 1
+    return exits.JOB_FAILED
 
 
 @click.command()
@@ -83,6 +92,7 @@ def retry(ctx: CliContext, job_id: str, wait: bool, as_json: bool, timeout: floa
     The aggregate stays exact: each retried item counts once, as ok if it now
     works, as failed again if not. Exit 1 if the job has no failed items.
     """
+    needs_wait(wait, timeout)
     count = ctx.producer.retry(job_id)
     if not count:
         render.err.print(f"job {job_id} has no failed items; nothing to retry")

@@ -1,16 +1,7 @@
-"""`pipeline`: submit image jobs to Redis + Celery workers and watch them finish.
+"""`pipeline`: submit image, crawl and scrape jobs to Redis + Celery workers and watch them finish.
 
-Every error a user can cause ends as one line on stderr and an exit code:
-
-\b
-    0    success (the job succeeded; per-item failures are listed, not fatal)
-    1    the job ended failed or cancelled
-    2    bad usage: an unknown flag, a bad --ops chain, a source that does not exist
-    3    Redis unreachable, no Redis to start, or an invalid configuration
-    4    no such job
-    5    --timeout passed before the job finished
-    70   an internal error (a bug: please report it, with PIPELINE_LOG_LEVEL=DEBUG output)
-    130  interrupted (Ctrl-C)
+Every error a user can cause ends as one line on stderr and an exit code
+(``pipeline.cli.exits``, listed by `pipeline --help`).
 """
 
 from __future__ import annotations
@@ -21,18 +12,17 @@ import sys
 import click
 import redis
 
+from pipeline.cli import exits
 from pipeline.cli.context import CliContext
 from pipeline.config import Settings
 from pipeline.core.errors import ConfigError, PipelineError
 from pipeline.logs import setup_logging
 
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
 log = logging.getLogger("pipeline.cli")
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS, epilog=__doc__.split("\n\n", 1)[1])
+@click.group(context_settings=CONTEXT_SETTINGS, epilog=exits.epilog())
 @click.version_option(package_name="pipeline", prog_name="pipeline")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -92,25 +82,25 @@ def main(argv: list[str] | None = None) -> None:
         code = result if isinstance(result, int) else 0
     except click.exceptions.NoArgsIsHelpError as exc:  # bare `pipeline` or `pipeline submit`
         click.echo(exc.format_message())
-        code = 0
+        code = exits.OK
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         _error(f"{exc.format_message()}{hint}")
-        code = 2
+        code = exits.USAGE
     except click.ClickException as exc:
         _error(exc.format_message())
         code = exc.exit_code
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
-        code = EXIT_INTERRUPTED
+        code = exits.INTERRUPTED
     except PipelineError as exc:
         _error(exc.message)
         code = exc.exit_code
     except redis.RedisError as exc:
         _error(f"broker unreachable: {exc}")
-        code = 3
+        code = exits.UNAVAILABLE
     except Exception as exc:
         log.debug("internal error", exc_info=True)
         _error(f"{type(exc).__name__}: {exc} (run with PIPELINE_LOG_LEVEL=DEBUG for details)", "internal error")
-        code = EXIT_INTERNAL
+        code = exits.INTERNAL
     sys.exit(code)

@@ -78,7 +78,7 @@ def top(ctx: CliContext, once: bool, as_json: bool, interval: float) -> int:
     if as_json:
         _emit(snap, pretty=once)
     elif once:
-        render.err.print(terminal.view(snap))
+        render.out.print(terminal.view(snap))
     if once:
         return 0
     try:

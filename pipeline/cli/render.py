@@ -1,7 +1,8 @@
 """How results look to a person: the report, job and worker tables, progress bars.
 
-Human output goes to stderr through ``err``; stdout carries only what scripts
-read (a job id, or one JSON document with ``--json``).
+Data goes to stdout through ``out``: reports, tables, a job id, or one JSON
+document with ``--json``, so ``pipeline result J > report.txt`` and ``| grep``
+work. Progress bars, hints and errors go to stderr through ``err``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pipeline.core.document import JobMeta
 from pipeline.kinds import KINDS
 from pipeline.monitor.terminal import state_text
 
-out = Console(highlight=False, soft_wrap=True)
 # Not a terminal (a pipe, CI, a log file): don't squeeze tables into 80 columns.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
 
@@ -59,7 +60,7 @@ def report(doc: Mapping[str, Any]) -> None:
     if doc.get("ops"):
         table.add_row("ops", f"{doc['ops']} -> {doc.get('format')}")
     table.add_row("outputs", str(doc["output_dir"]))
-    err.print(table)
+    out.print(table)
 
 
 def status_line(doc: Mapping[str, Any]) -> str:
@@ -75,7 +76,7 @@ def failures(results: Iterable[Mapping[str, Any]]) -> None:
     table = Table("reason", "source", "detail", title="failed items", title_justify="left")
     for result in results:
         table.add_row(str(result.get("reason")), str(result.get("source")), str(result.get("detail", ""))[:120])
-    err.print(table)
+    out.print(table)
 
 
 def jobs_table(metas: Iterable[JobMeta], counts: Callable[[str], tuple[int, int]]) -> None:
@@ -87,7 +88,7 @@ def jobs_table(metas: Iterable[JobMeta], counts: Callable[[str], tuple[int, int]
         total = meta.total if meta.total is not None else meta.submitted
         table.add_row(meta.job_id, meta.kind, state_text(meta.state), str(ok), str(failed), str(total),
                       created, f"{meta.elapsed(now):.1f} s", meta.schedule or "")  # fmt: skip
-    err.print(table)
+    out.print(table)
 
 
 def workers_table(workers: Iterable[Mapping[str, Any]]) -> None:
@@ -97,7 +98,7 @@ def workers_table(workers: Iterable[Mapping[str, Any]]) -> None:
         table.add_row(str(worker["name"]), str(worker.get("host")), str(worker.get("pid")),
                       str(worker.get("processes")), str(worker.get("concurrency")),
                       ",".join(q.removeprefix("pipeline.") for q in worker.get("queues", [])), per_slot)  # fmt: skip
-    err.print(table)
+    out.print(table)
 
 
 class JobProgress:
@@ -122,7 +123,7 @@ class JobProgress:
         if self.enabled:
             self.progress.stop()
 
-    def update(self, doc: Mapping[str, Any], progress: Mapping[str, int]) -> None:
+    def update(self, doc: Mapping[str, Any], progress: Mapping[str, int], workers_live: bool = True) -> None:
         if not self.enabled:
             return
         counts = doc["items"]
@@ -133,6 +134,8 @@ class JobProgress:
         for stage, value in (("fetch", fetched), ("transform", transformed), ("done", done)):
             shown = min(value, total) if total else value
             note = f"{counts['failed']} failed" if stage == "done" and counts["failed"] else ""
+            if stage == "done" and not workers_live and not final:
+                note = "[yellow]no live workers[/]: waiting for one to start"
             if final and stage != "done" and total:
                 shown = total  # stage counters are display-only; settle them at the end
             self.progress.update(self.bars[stage], completed=shown, total=total, note=note)

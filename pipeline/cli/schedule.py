@@ -179,7 +179,7 @@ def list_schedules(ctx: CliContext, as_json: bool) -> int:
             table.add_row(row["name"], row["describe"], "paused" if row["paused"] else str(row["next_run"] or "-"),
                           str(row["last_run"] or "-"), str(row["last_job"] or "-"), state,
                           str(row["last_outcome"] or ""))  # fmt: skip
-        render.err.print(table)
+        render.out.print(table)
     render.err.print(f"{len(live)} scheduler(s) running" if live else
                      "[yellow]no scheduler is running: start one with `pipeline scheduler`[/]")  # fmt: skip
     return 0

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
 from pipeline.cli.context import CliContext
 from pipeline.cli.submit_images import image_options
-from pipeline.cli.submitting import follow_options, run, spec_option
+from pipeline.cli.submitting import follow_options, output_options, run, spec_option
 from pipeline.kinds.crawl import CrawlSpec
 
 
@@ -34,10 +33,8 @@ def crawl_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--ignore-robots", is_flag=True, help="Do not fetch or obey robots.txt."),
         spec_option(CrawlSpec, "allow_private", "--allow-private", is_flag=True,
                     help="Let links and redirects reach loopback/private addresses (off: SSRF guard)."),
-        click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
-                     help="Folder for pages.jsonl, images and the report [default: $PIPELINE_HOME/outputs/JOB]."),
-        click.option("--batch-size", type=click.IntRange(1, 1000),
-                     help="Pages per task [default: $PIPELINE_BATCH_SIZE]."),
+        output_options("Folder for pages.jsonl, images and the report [default: $PIPELINE_OUTPUT_ROOT or "
+                       "$PIPELINE_HOME/outputs, then JOB].", "Pages per task [default: $PIPELINE_BATCH_SIZE]."),
     )):  # fmt: skip
         command = option(command)
     return command

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from pipeline.cli.context import CliContext
-from pipeline.cli.submitting import follow_options, run, spec_option
+from pipeline.cli.submitting import follow_options, output_options, run, spec_option
 from pipeline.core.ops import valid_ops_help
 from pipeline.kinds.images import ImageOptions, ImagesSpec
 
@@ -38,16 +38,15 @@ def image_options(*, prefix: str = "") -> Callable[[Callable[..., Any]], Callabl
 @click.command("images")
 @click.argument("sources", nargs=-1, required=True)
 @image_options()
-@click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the outputs [default: $PIPELINE_HOME/outputs/JOB].")  # fmt: skip
-@click.option(
-    "--batch-size", type=click.IntRange(1, 1000), help="Items per task [default: $PIPELINE_BATCH_SIZE or 20]."
+@output_options(
+    "Folder for the outputs [default: $PIPELINE_OUTPUT_ROOT or $PIPELINE_HOME/outputs, then JOB].",
+    "Items per task [default: $PIPELINE_BATCH_SIZE or 20, adapting to the cost per item].",
 )
 @follow_options
 @click.pass_obj
 def command(
     ctx: CliContext, sources: tuple[str, ...], ops: str, format: str, quality: int, output_dir: Path | None,
-    batch_size: int | None, wait: bool, as_json: bool, timeout: float | None,
+    overwrite: bool, batch_size: int | None, wait: bool, as_json: bool, timeout: float | None,
 ) -> Any:  # fmt: skip
     """Process images from SOURCES: URLs, files, directories (recursive), globs, or .txt files of URLs.
 
@@ -57,5 +56,5 @@ def command(
       pipeline submit images https://host/a.jpg urls.txt 'shots/**/*.png' --ops resize:640x480:fill
     """
     spec = ImagesSpec.build(sources=sources, ops=ops, format=format, quality=quality, output_dir=output_dir,
-                            batch_size=batch_size)  # fmt: skip
+                            overwrite=overwrite, batch_size=batch_size)  # fmt: skip
     return run(ctx, spec, wait=wait, as_json=as_json, timeout=timeout)

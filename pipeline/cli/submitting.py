@@ -15,9 +15,10 @@ from typing import Any
 import click
 
 from pipeline.cli.context import CliContext
-from pipeline.cli.waiting import after_submit
+from pipeline.cli.waiting import after_submit, needs_wait
 from pipeline.config import Settings
 from pipeline.kinds import JobSpec, kind_named
+from pipeline.output_dirs import check_output_dir
 
 
 class BuildOnly(CliContext):
@@ -28,14 +29,20 @@ def run(ctx: CliContext, spec: JobSpec, *, wait: bool, as_json: bool, timeout: f
     """Check the spec (usage errors before looking for Redis), then submit it; under BuildOnly, hand it back."""
     if isinstance(ctx, BuildOnly):
         return spec
+    needs_wait(wait, timeout)
     check(spec, ctx.settings)
     job_id = ctx.producer.submit(spec)
     return after_submit(ctx, job_id, wait=wait, as_json=as_json, timeout=timeout)
 
 
 def check(spec: JobSpec, settings: Settings) -> None:
-    """Raise the spec's usage errors (a bad op chain, a missing source...): resolving it has no side effect."""
-    kind_named(spec.kind).resolve(spec, settings, Path.cwd())
+    """Raise the spec's usage errors (a bad op chain, a missing source, an output folder it may not use...).
+
+    Resolving a spec has no side effect; the producer checks again, with the job's own folder.
+    """
+    output_dir = (spec.output_dir or settings.outputs / "new-job").expanduser().resolve()
+    check_output_dir(output_dir, settings.output_root)
+    kind_named(spec.kind).resolve(spec, settings, output_dir)
 
 
 def follow_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,6 +55,23 @@ def follow_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )):  # fmt: skip
         command = option(command)
     return command
+
+
+def output_options(help_output: str, help_batch: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--output, --overwrite, --batch-size: where a job writes and how its items are batched."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed((
+            click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
+                         help=help_output),
+            click.option("--overwrite", is_flag=True, help="Write into a folder another job wrote to (replacing "
+                         "its outputs); without it such a folder is refused."),
+            click.option("--batch-size", type=click.IntRange(1, 1000), help=help_batch),
+        )):  # fmt: skip
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def spec_option(spec: type[JobSpec], name: str, *flags: str, **kwargs: Any) -> Callable[..., Any]:

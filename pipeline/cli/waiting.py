@@ -1,4 +1,10 @@
-"""Following a job and showing its outcome: shared by `submit`, `result`, `retry` and `demo`."""
+"""Following a job and showing its outcome: shared by `submit`, `result`, `retry` and `demo`.
+
+Exit codes (``exits``): 0 succeeded, 1 failed or cancelled, 5 when ``--timeout``
+passed while the job still runs; a running job shown without ``--wait`` is
+not a failure (0). Ctrl-C while following says the job goes on, and how to
+follow or stop it.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ from typing import Any
 
 import click
 
-from pipeline.cli import render
+from pipeline.cli import exits, render
 from pipeline.cli.context import CliContext
+from pipeline.core.document import FINAL_STATES
 from pipeline.kinds import job_document
 
-EXIT_TIMEOUT = 5
+NO_WORKERS = "no live workers: the job waits until one starts (`pipeline up`, or `pipeline worker` on a machine that reaches this Redis)"  # noqa: E501
 
 
 def emit_json(doc: Any) -> None:
@@ -21,11 +28,12 @@ def emit_json(doc: Any) -> None:
 
 
 def exit_code_for(doc: dict[str, Any]) -> int:
-    if doc["state"] == "succeeded":
-        return 0
-    if doc["state"] in ("failed", "cancelled"):
-        return 1
-    return EXIT_TIMEOUT  # still running: only reachable through --timeout
+    """0 succeeded (or still running: shown, not failed), 1 failed or cancelled."""
+    return exits.JOB_FAILED if doc["state"] in ("failed", "cancelled") else exits.OK
+
+
+def follow_hint(job_id: str) -> str:
+    return f"follow it with `pipeline result {job_id} --wait`, stop it with `pipeline cancel {job_id}`"
 
 
 def finish(
@@ -33,11 +41,18 @@ def finish(
 ) -> int:
     """Wait with live bars (on a terminal), then print the report or the JSON document (unless quiet)."""
     bars = render.JobProgress(enabled=render.err.is_terminal)
-    with bars:
-        doc = ctx.wait(job_id, on_update=bars.update, timeout=timeout)
-    if quiet:
-        return exit_code_for(doc)
-    return show(ctx, doc, as_json=as_json, show_failed=show_failed)
+    try:
+        with bars:
+            doc = ctx.wait(job_id, on_update=bars.update, timeout=timeout)
+    except KeyboardInterrupt:
+        render.err.print(f"interrupted: job {job_id} goes on; {follow_hint(job_id)}", markup=False, soft_wrap=True)
+        return exits.INTERRUPTED
+    code = exits.OK if quiet else show(ctx, doc, as_json=as_json, show_failed=show_failed)
+    if doc["state"] not in FINAL_STATES:
+        render.err.print(f"timed out after {timeout:g} s; job {job_id} is still running ({follow_hint(job_id)})",
+                         markup=False, soft_wrap=True)  # fmt: skip
+        return exits.TIMED_OUT
+    return exit_code_for(doc) if quiet else code
 
 
 def show(ctx: CliContext, doc: dict[str, Any], *, as_json: bool, show_failed: bool) -> int:
@@ -55,16 +70,28 @@ def show(ctx: CliContext, doc: dict[str, Any], *, as_json: bool, show_failed: bo
     return exit_code_for(doc)
 
 
+def warn_if_no_workers(ctx: CliContext) -> None:
+    if not ctx.ledger.workers():
+        render.err.print(f"[yellow]warning:[/] {NO_WORKERS}", soft_wrap=True)
+
+
 def after_submit(ctx: CliContext, job_id: str, *, wait: bool, as_json: bool, timeout: float | None) -> int:
     """What `submit KIND` does once the job exists: print its id (or document), or follow it."""
+    warn_if_no_workers(ctx)
     if not wait:
         if as_json:
             emit_json(job_document(ctx.ledger, job_id))
         else:
             click.echo(job_id)
-        return 0
+        return exits.OK
     if as_json:
         render.err.print(f"job {job_id} submitted")
     else:
         click.echo(job_id)
     return finish(ctx, job_id, as_json=as_json, timeout=timeout, show_failed=False)
+
+
+def needs_wait(wait: bool, timeout: float | None) -> None:
+    """``--timeout`` only makes sense while following a job: refused, not ignored."""
+    if timeout is not None and not wait:
+        raise click.UsageError("--timeout needs --wait (it limits how long --wait follows the job)")

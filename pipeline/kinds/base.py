@@ -74,6 +74,7 @@ class JobSpec(BaseModel):
     kind: str
     output_dir: Path | None = Field(None, description="Folder for the outputs [default: $PIPELINE_HOME/outputs/JOB]")
     batch_size: int | None = Field(None, ge=1, le=1000, description="Items per task message")
+    overwrite: bool = Field(False, description="Write into a folder another job wrote to")
 
     @classmethod
     def default(cls, name: str) -> Any:

@@ -20,6 +20,7 @@ from pipeline.config import Settings
 from pipeline.core.aggregate import Totals
 from pipeline.core.document import JobMeta
 from pipeline.core.errors import UsageError
+from pipeline.core.hosts import valid_domain, web_url_problem
 from pipeline.core.imaging import TransformPlan
 from pipeline.core.urls import Scope, normalize, url_id
 from pipeline.kinds.base import FETCH, JobKind, NewItem, Stage
@@ -121,10 +122,16 @@ class CrawlKind(JobKind[CrawlSpec, CrawlJob]):
     def resolve(self, spec: CrawlSpec, settings: Settings, output_dir: Path) -> CrawlJob:
         seeds = []
         for seed in spec.seeds:
+            if problem := web_url_problem(seed):
+                raise UsageError(f"seed {seed!r}: {problem}")
             normal = normalize(seed)
             if normal is None:
                 raise UsageError(f"not an http(s) URL: {seed!r} (seeds look like https://example.org/)")
             seeds.append(normal)
+        for domain in spec.allow_domains:
+            if not valid_domain(domain):
+                raise UsageError(f"--allow-domain {domain!r} is not a domain: give a host name such as "
+                                 "cdn.example.org (no scheme, no path)")  # fmt: skip
         if spec.per_host > spec.concurrency:
             raise UsageError(f"--per-host ({spec.per_host}) cannot exceed --concurrency ({spec.concurrency})")
         unique = tuple(dict.fromkeys(seeds))

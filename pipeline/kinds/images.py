@@ -18,7 +18,8 @@ from pydantic import Field
 from pipeline.config import Settings
 from pipeline.core.aggregate import Totals
 from pipeline.core.document import JobMeta
-from pipeline.core.errors import SourceError
+from pipeline.core.errors import SourceError, UsageError
+from pipeline.core.hosts import web_url_problem
 from pipeline.core.imaging import TransformPlan
 from pipeline.core.ops import parse_format, parse_ops
 from pipeline.core.sources import Item, expand_sources
@@ -100,6 +101,9 @@ class ImagesKind(JobKind[ImagesSpec, ImageWork]):
 
     def resolve(self, spec: ImagesSpec, settings: Settings, output_dir: Path) -> ImageWork:
         plan = spec.plan(settings.max_pixels)
+        for source in spec.sources:
+            if "://" in source and (problem := web_url_problem(source)):
+                raise UsageError(f"source {source!r}: {problem}")
         found = False
         for source in spec.sources:  # a typo in one argument refuses the job, nothing half-made
             found = next(expand_sources([source]), None) is not None or found

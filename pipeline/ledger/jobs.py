@@ -22,7 +22,16 @@ from pipeline.core.document import JobMeta
 from pipeline.core.errors import JobNotFound, UsageError
 from pipeline.ledger.cache import CacheStats, cache_stats, clear_cache
 from pipeline.ledger.connection import translated
-from pipeline.ledger.keys import ACTIVE_JOBS, CRAWL_DEPTH_PARTS, JOBS, WORKER_PREFIX, job_key, job_keys, worker_key
+from pipeline.ledger.keys import (
+    ACTIVE_JOBS,
+    CRAWL_DEPTH_PARTS,
+    JOBS,
+    OUTPUT_DIRS,
+    WORKER_PREFIX,
+    job_key,
+    job_keys,
+    worker_key,
+)
 
 
 def lua(name: str, *prelude: str) -> str:
@@ -71,6 +80,7 @@ class Ledger:
         self._admit_items = client.register_script(lua("admit_items.lua"))
         self._cancel = client.register_script(lua("cancel.lua"))
         self._retry = client.register_script(lua("retry.lua"))
+        self._claim_output = client.register_script(lua("claim_output.lua"))
 
     # -- producer side ------------------------------------------------------
     def create_job(self, job_id: str, kind: str, spec: dict[str, Any], output_dir: str, **fields: str | int) -> float:
@@ -84,6 +94,12 @@ class Ledger:
         pipe.zadd(JOBS, {job_id: now})
         pipe.execute()
         return now
+
+    def claim_output_dir(self, folder: str, job_id: str, *, schedule: str | None, overwrite: bool) -> str | None:
+        """Make ``folder`` this job's; returns the job that holds it instead, if refused (see claim_output.lua)."""
+        args: list[str | int] = [folder, job_id, schedule or "", int(overwrite), job_key("")]
+        owner = self._claim_output(keys=[OUTPUT_DIRS], args=args)
+        return str(owner) if owner else None
 
     def activate(self, job_id: str) -> None:
         """The job has items to send: every worker's ticker now claims them too (until it is finalized)."""

@@ -4,6 +4,7 @@ Jobs (``pipeline.ledger.jobs``), one job = a handful of keys expiring together:
 
     pl:jobs                  ZSET   job id -> created_at (the `jobs` listing)
     pl:active                SET    jobs that may have items to send (the ticker re-claims them)
+    pl:outputs               HASH   output folder -> {job, schedule} that writes there
     pl:job:ID                HASH   kind, state, spec, output_dir, total, times, window, batch
     pl:job:ID:items          SET    expected item ids (the only ids that count)
     pl:job:ID:done           HASH   item id -> result JSON (first write wins)
@@ -32,6 +33,7 @@ from __future__ import annotations
 PREFIX = "pl:"
 JOBS = PREFIX + "jobs"
 ACTIVE_JOBS = PREFIX + "active"
+OUTPUT_DIRS = PREFIX + "outputs"
 WORKER_PREFIX = PREFIX + "worker:"
 BLOB_PREFIX = PREFIX + "blob:"
 ROBOTS_PREFIX = PREFIX + "robots:"

@@ -52,10 +52,17 @@ BAD_ITEMS = {
     "not_an_image": _url("not-image.jpg"),
     "truncated": _file("cut.jpg", _JPEG[: len(_JPEG) * 6 // 10]),
     "decompression_bomb": _file("bomb.png", pixel_bomb_png()),
-    "unsupported_scheme": lambda folder, site: "ftp://127.0.0.1/picture.jpg",
+    # Typed on the command line it is refused at submit; a line of a URL list is one item that fails.
+    "unsupported_scheme": lambda folder, site: _in_list(folder, "ftp://127.0.0.1/picture.jpg"),
     "connection_error": lambda folder, site: "http://127.0.0.1:9/unreachable.jpg",
     "not_found": lambda folder, site: _missing_in_list(folder),
 }
+
+
+def _in_list(folder: Path, line: str) -> str:
+    listing = folder / "urls.txt"
+    listing.write_text(line + "\n")
+    return str(listing)
 
 
 def _missing_in_list(folder: Path) -> str:

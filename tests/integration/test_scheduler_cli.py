@@ -157,7 +157,7 @@ def test_run_now_submits_exactly_one_job_linked_to_its_schedule(
     row = listed(env)["daily"]
     assert (row["last_job"], row["last_job_state"], row["last_outcome"]) == (job_id, "succeeded", "run-now")
     assert row["next_run"] is not None
-    jobs_line = next(line for line in cli("jobs", env=env).stderr.splitlines() if job_id in line)
+    jobs_line = next(line for line in cli("jobs", env=env).stdout.splitlines() if job_id in line)
     assert "daily" in jobs_line
     assert job_document(ledger, job_id)["schedule"] == "daily"
     store.remove("daily")

@@ -34,7 +34,7 @@ def test_no_hint_when_images_were_found_or_not_asked_for_or_no_page_was_fetched(
 
 
 def test_the_report_prints_the_hint() -> None:
-    with render.err.capture() as captured:
+    with render.out.capture() as captured:
         render.report(crawl_doc(images_ok=0))
     assert "--allow-domain" in captured.get()
 
@@ -50,7 +50,7 @@ def test_the_hint_names_the_hosts_the_images_are_on() -> None:
 def test_the_report_lists_off_site_image_hosts_with_their_counts() -> None:
     doc = crawl_doc(images_ok=5)
     doc["off_site_images"] = [[f"h{i}.test", 10 - i] for i in range(7)]
-    with render.err.capture() as captured:
+    with render.out.capture() as captured:
         render.report(doc)
     text = captured.get()
     assert "off-site images" in text and "h0.test (10)" in text and "h4.test (6)" in text
