@@ -38,7 +38,9 @@ class Settings(BaseSettings):
         None, description="Redis for broker, ledger and blobs; unset = a private one (`pipeline up`)"
     )
     home: Path = Field(Path("~/.pipeline"), description="state directory (private Redis, demo data)")
-    output_root: Path | None = Field(None, description="where job folders go; default HOME/outputs")
+    output_root: Path | None = Field(
+        None, description="where job folders go (default HOME/outputs); when set, the only place a job may write"
+    )
     batch_size: int = Field(20, ge=1, le=1000, description="items per task message")
     job_window: int = Field(
         800, ge=1, le=1_000_000, description="items of one job in flight at once: how long a small job can wait"
