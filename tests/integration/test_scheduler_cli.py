@@ -205,3 +205,43 @@ def test_with_overlap_queue_a_fire_waits_for_the_previous_job_and_then_runs(
     assert second.fire_ms == first.fire_ms + 1000  # the very next tick was kept, not skipped ...
     assert ledger.meta(second.job or "").created_at >= (ledger.meta(first.job or "").finished_at or 0)  # ... and held
     assert any("has ended; submitting the fire at" in scheduler.log() for scheduler in pair)
+
+
+def test_a_schedule_entry_that_cannot_be_read_is_listed_invalid_and_the_others_keep_firing(
+    pair: list[SchedulerProc], worker: WorkerProcess, store: ScheduleStore, env: dict[str, str], workdir: Path
+) -> None:
+    store.client.hset(keys.DEFS, "garbled", "{not json")
+    store.client.incr(keys.REV)  # as any change does: the replicas re-read the definitions
+    try:
+        define(store, "steady", ["images", "photos"], workdir, every="1s")
+        for scheduler in pair:
+            scheduler.wait_for("schedule 'garbled' cannot be read")
+        wait_until(lambda: len(submitted(store, "steady")) >= 2, 20, "the valid schedule to keep firing")
+        assert all(scheduler.process.poll() is None for scheduler in pair), "no replica may exit over one entry"
+        rows = {row["name"]: row for row in json.loads(cli("schedule", "list", "--json", env=env).stdout)}
+        assert "invalid" in rows["garbled"] and "steady" in rows
+        table = cli("schedule", "list", env=env).stdout
+        assert "garbled" in table and "invalid" in table
+    finally:
+        store.client.hdel(keys.DEFS, "garbled")
+        store.remove("steady")
+
+
+def test_a_job_spec_with_shell_and_option_syntax_is_data_never_a_command(
+    pair: list[SchedulerProc], worker: WorkerProcess, store: ScheduleStore, ledger: Ledger,
+    env: dict[str, str], workdir: Path,
+) -> None:  # fmt: skip
+    canary = workdir / "pwned"
+    hostile = workdir / f"$(touch {canary}); --output=etc"
+    make_images(hostile, 1)
+    added = cli("schedule", "add", "hostile", "--every", "1d", "--", "images", str(hostile), env=env, cwd=workdir)
+    assert "added" in added.stderr
+    try:
+        job_id = cli("schedule", "run-now", "hostile", env=env).stdout.strip()
+        doc = wait_for_job(ledger, job_id)
+        assert doc["state"] == "succeeded" and doc["items"]["ok"] == 1
+        assert store.get("hostile").job.sources == (str(hostile),)  # type: ignore[attr-defined]
+        assert not canary.exists(), "a source name was run as a command"
+        assert not doc["output_dir"].startswith("/etc")
+    finally:
+        store.remove("hostile")
