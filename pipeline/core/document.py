@@ -33,6 +33,7 @@ class JobMeta:
     reason: str | None = None
     report: str | None = None  # report.json path, once the reduce step has run
     schedule: str | None = None  # the schedule that submitted the job, if any
+    idle_s: float = 0.0  # time it stood finished before a `pipeline retry` (not part of its elapsed time)
 
     @property
     def is_final(self) -> bool:
@@ -40,7 +41,7 @@ class JobMeta:
 
     def elapsed(self, now: float) -> float:
         end = self.finished_at if self.finished_at is not None else now
-        return max(0.0, end - self.created_at)
+        return max(0.0, end - self.created_at - self.idle_s)
 
 
 def build_document(meta: JobMeta, totals: Totals, now: float) -> dict[str, Any]:

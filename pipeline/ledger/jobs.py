@@ -138,7 +138,7 @@ class Ledger:
         keys = [job_key(job_id), job_key(job_id, "done"), job_key(job_id, "stats"), job_key(job_id, "frontier"),
                 ACTIVE_JOBS, *job_keys(job_id)]  # fmt: skip
         try:
-            return int(self._retry(keys=keys, args=[job_id, *item_ids]))
+            return int(self._retry(keys=keys, args=[job_id, repr(time.time()), *item_ids]))
         except redis.ResponseError as exc:
             raise UsageError(f"cannot retry job {job_id}: {exc}") from None
 
@@ -282,6 +282,7 @@ class Ledger:
             reason=raw.get("reason"),
             report=raw.get("report"),
             schedule=raw.get("schedule"),
+            idle_s=float(raw.get("idle_s", 0.0)),
         )
 
     def totals(self, job_id: str) -> Totals:

@@ -7,7 +7,8 @@
 -- item twice. A job whose reduce step has not yet written its report is refused:
 -- that step would otherwise finish the job again under the retry.
 -- KEYS: job, done, stats, frontier, active set, then every key of the job (to PERSIST)
--- ARGV: job id, item id...
+-- ARGV: job id, now, item id...
+-- The time the job stood finished is added to its `idle_s`, which its elapsed time leaves out.
 -- Returns how many items were taken.
 local job, done, stats, frontier, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local state = redis.call('HGET', job, 'state')
@@ -29,7 +30,7 @@ local function decrement(field, by)
 end
 
 local taken = 0
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local raw = redis.call('HGET', done, ARGV[i])
   if raw then
     local r = cjson.decode(raw)
@@ -55,6 +56,8 @@ for i = 2, #ARGV do
   end
 end
 if taken > 0 then
+  local finished_at = tonumber(redis.call('HGET', job, 'finished_at') or ARGV[2])
+  redis.call('HINCRBYFLOAT', job, 'idle_s', math.max(0, tonumber(ARGV[2]) - finished_at))
   redis.call('HSET', job, 'state', 'running')
   redis.call('HDEL', job, 'finished_at', 'reason', 'report', 'finalized_at')
   redis.call('SADD', active, ARGV[1])
