@@ -30,7 +30,7 @@ from pipeline.config import Settings
 from pipeline.core.errors import JobNotFound, UsageError
 from pipeline.kinds import JobSpec
 from pipeline.ledger import Ledger
-from pipeline.ledger.connection import connect, reachable, redact
+from pipeline.ledger.connection import connect, redact
 from pipeline.logs import setup_logging
 from pipeline.monitor.terminal import state_text
 from pipeline.scheduler.claims import owner_id
@@ -43,8 +43,7 @@ from pipeline.scheduler.triggers import from_ms, parse_trigger
 def _store(ctx: CliContext) -> Iterator[ScheduleStore]:
     client = connect(ctx.redis_url)
     try:
-        with reachable(ctx.redis_url):
-            yield ScheduleStore(client)
+        yield ScheduleStore(client)
     finally:
         client.close()
 
@@ -261,8 +260,7 @@ def scheduler(ctx: CliContext, name: str | None) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with reachable(url):
-            SchedulerService(settings, url, owner).run(stop, on_ready)
+        SchedulerService(settings, url, owner).run(stop, on_ready)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -64,6 +64,10 @@ def reachable(url: str) -> Iterator[None]:
         ) from None
 
 
+# What a caller that rides out a Redis outage catches: translated or not (a ResponseError stays Redis's).
+REDIS_TROUBLE: tuple[type[Exception], ...] = (redis.RedisError, BrokerUnavailable)
+
+
 def _described(client: Any) -> str:
     """Where a client connects, for messages (never its password)."""
     kwargs = client.connection_pool.connection_kwargs

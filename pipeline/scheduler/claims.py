@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from pipeline.core.document import FINAL_STATES
+from pipeline.ledger.connection import translated
 from pipeline.ledger.keys import job_key
 from pipeline.scheduler import keys
 from pipeline.scheduler.store import now_ms
@@ -72,6 +73,7 @@ def owner_id(name: str | None = None) -> str:
     return name or f"scheduler-{os.getpid()}@{socket.gethostname()}"
 
 
+@translated
 class Claims:
     """The replica side of the scheduler's Redis state: claim, adopt, commit, heartbeat."""
 

@@ -8,10 +8,9 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import redis
-
 from pipeline.config import Settings
-from pipeline.core.errors import BrokerUnavailable, JobNotFound, PipelineError
+from pipeline.core.errors import JobNotFound, PipelineError
+from pipeline.ledger.connection import REDIS_TROUBLE
 from pipeline.producer import Producer, new_job_id
 from pipeline.scheduler import keys
 from pipeline.scheduler.claims import Claim, Claims, PendingFire
@@ -100,7 +99,7 @@ class FireHandler:
             else:
                 with self._submit_lock:
                     self.producer.submit(schedule.job, schedule=schedule.name, job_id=fire.job_id)
-        except (BrokerUnavailable, redis.RedisError):
+        except REDIS_TROUBLE:
             raise  # transient: the entry stays pending, and the sweep retries it
         except PipelineError as exc:  # e.g. the sources are gone: this fire fails, the next may not
             log.error("schedule %s: fire at %s failed: %s", schedule.name, _when(fire.fire_ms), exc.message)

@@ -36,12 +36,11 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-import redis
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from pipeline.config import Settings
-from pipeline.ledger.connection import connect
+from pipeline.ledger.connection import REDIS_TROUBLE, connect
 from pipeline.producer import Producer
 from pipeline.scheduler.claims import Claims, PendingFire
 from pipeline.scheduler.definition import Schedule
@@ -103,13 +102,13 @@ class SchedulerService:
             self._beat()
             self._sync()
             self._sweep()
-        except redis.RedisError as exc:  # Redis restarting: keep the timers, try again next tick
+        except REDIS_TROUBLE as exc:  # Redis restarting: keep the timers, try again next tick
             log.warning("scheduler %s cannot reach Redis: %s", self.owner, exc)
 
     def close(self) -> None:
         if self.aps.running:
             self.aps.shutdown(wait=True)  # in-flight submissions finish first
-        with contextlib.suppress(redis.RedisError):
+        with contextlib.suppress(*REDIS_TROUBLE):
             self.claims.stop_beating(self.owner)
         self.producer.close()
         self.client.close()
@@ -141,7 +140,7 @@ class SchedulerService:
             elif self._active.get(name) != schedule.dumps():
                 try:
                     self._schedule(schedule)
-                except redis.RedisError:
+                except REDIS_TROUBLE:
                     raise
                 except Exception:  # one unloadable definition must not stop the others
                     log.exception("cannot schedule %s", name)
@@ -184,7 +183,7 @@ class SchedulerService:
         try:
             with self._lock_for(name):
                 self.fires.fire(schedule, [to_ms(moment) for moment in run_times])
-        except redis.RedisError:
+        except REDIS_TROUBLE:
             # A fire time whose claim did not happen is still after the cursor: reloading the schedule
             # from the cursor at the next tick catches it up (per the coalescing policy). One that was
             # claimed is pending in Redis, and the sweep finishes it.

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from pipeline.ledger.connection import translated
 from pipeline.scheduler import keys
 from pipeline.scheduler.definition import Schedule
 from pipeline.scheduler.errors import ScheduleExists, ScheduleInvalid, ScheduleNotFound
@@ -69,6 +70,7 @@ def now_ms(now: float | None = None) -> int:
     return round((time.time() if now is None else now) * 1000)
 
 
+@translated
 class ScheduleStore:
     """Typed access to schedules in Redis; ``client`` must decode responses to str."""
 
