@@ -103,7 +103,7 @@ class LocalCluster:
         elif self.record_state and (recorded := read_state(self.settings.state_dir)):
             self.redis_url = recorded
         else:
-            self.redis_server = start_redis(self.private_dir or self.settings.state_dir / "redis")
+            self.redis_server = start_redis(self.private_dir or self.settings.state_path("redis"))
             if self.record_state:
                 write_state(self.settings.state_dir, self.redis_server)
             self.redis_url = self.redis_server.url

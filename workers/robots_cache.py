@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from pipeline.core.errors import FetchError
-from pipeline.core.fetch import FetchLimits, fetch_url
+from pipeline.core.fetch import fetch_url
+from pipeline.core.limits import FetchLimits
 from pipeline.core.robots import PARSE_LIMIT, RobotsRules
 
 AGENT = "pipeline"

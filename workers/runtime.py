@@ -20,7 +20,7 @@ import redis.asyncio
 from pipeline import __version__
 from pipeline.blobs import RedisBlobStore
 from pipeline.config import Settings
-from pipeline.core.fetch import FetchLimits
+from pipeline.core.limits import FetchLimits
 from pipeline.core.ssrf import GuardedResolver, PinnedResolver
 from pipeline.ledger import Ledger
 from pipeline.politeness import Gate

@@ -51,8 +51,7 @@ def up(ctx: CliContext, count: int, processes: int | None, with_scheduler: bool)
     """
     settings = ctx.settings
     settings.check_delivery_timeouts()
-    log_dir = settings.state_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = settings.state_path("logs")
     cluster = LocalCluster(settings, log_dir=log_dir)
     per_worker = processes or settings.processes or max(1, available_cores() // count)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}

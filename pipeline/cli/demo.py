@@ -50,7 +50,7 @@ def demo(
     from pipeline.producer import CrawlJobRequest, ImageJobRequest, Producer
 
     settings = ctx.settings
-    home = settings.state_dir / "demo"
+    home = settings.state_path("demo")
     render.err.print(f"[bold]1/5[/] demo images in {home / 'images'} ...")
     demo_set = generate_demo_images(home / "images", count)
     cluster = LocalCluster(settings, log_dir=home / "logs", private_dir=home / "redis", record_state=False)

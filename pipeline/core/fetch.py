@@ -25,24 +25,12 @@ import aiohttp
 from yarl import URL
 
 from pipeline.core.errors import FetchError
+from pipeline.core.limits import FetchLimits
 from pipeline.core.ssrf import current_policy
 from pipeline.core.urls import normalize
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class FetchLimits:
-    """Per-request limits; the defaults are what `pipeline` ships with."""
-
-    timeout_s: float = 30.0
-    connect_timeout_s: float = 10.0
-    retries: int = 2
-    max_body_bytes: int = 50 * 2**20
-    backoff_s: float = 0.25
-    max_backoff_s: float = 10.0
-    max_redirects: int = 10
 
 
 @dataclass(frozen=True)

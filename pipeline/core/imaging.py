@@ -21,11 +21,11 @@ from typing import Any
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from pipeline.core.errors import ImageError
+from pipeline.core.limits import DEFAULT_MAX_PIXELS
 from pipeline.core.ops import Op
 
 # Decoders we let near untrusted bytes; anything else is `unsupported_format`.
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF")
-DEFAULT_MAX_PIXELS = 64_000_000
 _PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 # ISO-BMFF brands of HEIF images, which Pillow cannot decode without a plugin.
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"}
