@@ -63,7 +63,9 @@ def up(ctx: CliContext, count: int, processes: int | None, with_scheduler: bool)
         render.err.print(f"redis    {redact(url)} ({'private, started here' if private else 'configured'})")
         cluster.start_workers(count, per_worker)
         for worker in cluster.workers:
-            render.err.print(f"worker   {worker.name} pid {worker.pid}, {per_worker} processes")
+            render.err.print(
+                f"worker   {worker.name} pid {worker.pid}, {render.counted(per_worker, 'process', 'processes')}"
+            )
         if with_scheduler:
             schedulers_started += 1
             scheduler = _start_scheduler(url, log_dir, schedulers_started)

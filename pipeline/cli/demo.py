@@ -95,3 +95,6 @@ def _with_failures(ctx: CliContext, job_id: str) -> dict[str, Any]:
     doc = ctx.ledger.document(job_id)
     doc["failed_items"] = [r.to_json() for r in ctx.ledger.results(job_id, failed_only=True)]
     return doc
+
+
+COMMANDS = (demo,)
