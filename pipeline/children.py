@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.outputs import open_log
+
 
 @dataclass
 class ChildProcess:
@@ -65,12 +67,12 @@ class ChildProcess:
 
 def spawn(command: Sequence[str], env: Mapping[str, str], log_path: Path | None) -> subprocess.Popen[bytes]:
     """Start ``command`` in its own session with ``env`` added to ours, output appended to ``log_path``."""
-    out = log_path.open("ab") if log_path else subprocess.DEVNULL
+    out = open_log(log_path) if log_path else subprocess.DEVNULL
     try:
         return subprocess.Popen(
             list(command), env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     finally:
-        if log_path and not isinstance(out, int):
-            out.close()
+        if log_path:
+            os.close(out)

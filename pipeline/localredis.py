@@ -25,6 +25,7 @@ import redis
 
 from pipeline.config import Settings
 from pipeline.core.errors import BrokerUnavailable, RedisNotFound
+from pipeline.outputs import write_file
 from pipeline.redisconn import connect
 
 STATE_FILE = "redis.json"
@@ -160,11 +161,7 @@ def read_state(state_dir: Path) -> str | None:
 
 
 def write_state(state_dir: Path, server: RedisServer) -> Path:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / STATE_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump({"url": server.url, "pid": server.pid}, out)
+    path = write_file(state_dir / STATE_FILE, json.dumps({"url": server.url, "pid": server.pid}).encode(), 0o600)
     server.state_file = path
     return path
 

@@ -33,6 +33,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from pipeline.outputs import open_log
 from workers import result_cache
 from workers.orphans import die_with_parent
 
@@ -84,8 +85,11 @@ def crash_if_marked(data: bytes) -> None:
             except FileExistsError:
                 first = False
         if first:
-            with open(os.path.join(_crash_dir, "crashes.log"), "a") as log:
-                log.write(digest + "\n")
+            log = open_log(os.path.join(_crash_dir, "crashes.log"), 0o644)
+            try:
+                os.write(log, (digest + "\n").encode())
+            finally:
+                os.close(log)
             os.kill(os.getpid(), signal.SIGKILL)
 
 

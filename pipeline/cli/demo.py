@@ -13,6 +13,7 @@ from pipeline.cli.context import CliContext
 from pipeline.cli.jobs import finish
 from pipeline.cluster import LocalCluster
 from pipeline.config import available_cores
+from pipeline.outputs import write_file
 
 
 def _sources(root: Path, served: Path, url_for: object, urls_file: Path) -> list[str]:
@@ -21,7 +22,7 @@ def _sources(root: Path, served: Path, url_for: object, urls_file: Path) -> list
     lines = ["# demo: images served over HTTP on loopback, plus two that must fail"]
     lines += [url_for(str(f.relative_to(root))) for f in sorted(served.rglob("*")) if f.is_file()]  # type: ignore[operator]
     lines += [url_for("status/404"), url_for("not-image.jpg")]  # type: ignore[operator]
-    urls_file.write_text("\n".join(lines) + "\n")
+    write_file(urls_file, ("\n".join(lines) + "\n").encode())
     return [str(f) for f in folders if f != served] + [str(urls_file)]
 
 
