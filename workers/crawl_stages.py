@@ -70,8 +70,8 @@ async def _fetch_one(
     async def hop_gate(url: str, hop: int) -> AbstractAsyncContextManager[None] | None:
         if hop > 0 and not scope.allows(url):
             raise FetchError("out_of_scope", f"{entry.url} redirects out of scope to {url}")
-        if robots is not None and not await robots.allows(url):
-            raise FetchError("robots", f"{url} is disallowed by robots.txt")
+        if robots is not None and (refused := await robots.refusal(url)) is not None:
+            raise refused
         return gate.slot(url) if gate is not None else None
 
     token = current_policy.set(policy)

@@ -30,7 +30,7 @@ from workers.loop import EventLoopThread
 from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
 from workers.result_cache import CacheSettings
-from workers.robots_cache import RobotsCache
+from workers.robots_cache import RobotsCache, robots_limits
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"pipeline/{__version__} (+https://github.com/pipeline; image and crawl jobs)"
@@ -100,7 +100,7 @@ class Runtime:
                       heartbeat, limits)  # fmt: skip
         runtime.aredis = aredis
         runtime.acquire_script = Gate.register(aredis)
-        runtime.robots = RobotsCache(session, aredis)
+        runtime.robots = RobotsCache(session, aredis, robots_limits(limits))
         heartbeat.start()
         log.info("runtime started", extra={"node": node, "processes": processes.size})
         return runtime

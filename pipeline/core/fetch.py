@@ -3,7 +3,7 @@
 ``fetch_url`` runs on the worker's event loop with the worker's one session.
 Every way a fetch can go wrong ends as a ``FetchError`` whose reason goes into
 the report: ``http_404``, ``http_500``, ``timeout``, ``too_large``,
-``connection_error``, ``unsupported_scheme``, ``invalid_url``, ``not_found``.
+``dns_error``, ``connection_error``, ``unsupported_scheme``, ``invalid_url``, ``not_found``.
 """
 
 from __future__ import annotations
@@ -75,14 +75,18 @@ def check_url(url: str) -> URL:
     return parsed
 
 
-async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
+async def _read_capped(response: aiohttp.ClientResponse, cap: int, truncate: bool = False) -> bytes:
+    """The body, decompressed, up to ``cap`` bytes: past it ``too_large``, or (``truncate``) the first ``cap``."""
     declared = response.content_length
-    if declared is not None and declared > cap:
+    if declared is not None and declared > cap and not truncate:
         raise FetchError("too_large", f"Content-Length {declared} exceeds the cap of {cap} bytes")
     body = bytearray()
     async for chunk in response.content.iter_chunked(_CHUNK):
         body += chunk  # decompressed bytes: a gzip bomb hits the cap too
         if len(body) > cap:
+            if truncate:
+                del body[cap:]
+                break
             raise FetchError("too_large", f"body exceeds the cap of {cap} bytes")
     return bytes(body)
 
@@ -111,7 +115,7 @@ async def _hop(
         if response.status >= 400:
             retry_after = _retry_after(response.headers.get("Retry-After"), limits.max_backoff_s)
             raise _HTTPStatus(response.status, retry_after)
-        data = await _read_capped(response, limits.max_body_bytes)
+        data = await _read_capped(response, limits.max_body_bytes, limits.truncate_body)
         return None, data, response.content_type, response.charset
 
 
@@ -163,6 +167,8 @@ async def fetch_url(
             raise FetchError("invalid_url", f"{url}: {exc}") from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
             error = FetchError("bad_response", f"{url}: {exc}")
+        except aiohttp.ClientConnectorDNSError as exc:
+            error = FetchError("dns_error", f"{url}: cannot resolve {exc.host}: {exc.os_error or exc}")
         except aiohttp.ClientConnectorError as exc:
             error = FetchError("connection_error", f"{url}: {exc.os_error or exc}")
         except aiohttp.ClientError as exc:

@@ -22,3 +22,6 @@ class FetchLimits:
     backoff_s: float = 0.25
     max_backoff_s: float = 10.0
     max_redirects: int = 10
+    # Keep the first max_body_bytes of a longer body instead of failing with too_large
+    # (robots.txt: RFC 9309 has crawlers parse at least the first 500 KiB, not refuse the site).
+    truncate_body: bool = False

@@ -90,7 +90,7 @@ class GuardedResolver(AbstractResolver):
 
 
 class PinnedResolver(AbstractResolver):
-    """Answer pinned names from a fixed table and pass every other name to ``inner``."""
+    """Answer pinned names from a fixed table and pass every other name to ``inner`` (but ``.invalid``)."""
 
     def __init__(self, pins: Mapping[str, str], inner: AbstractResolver | None = None) -> None:
         self._pins = {name.lower(): address for name, address in pins.items()}
@@ -99,8 +99,12 @@ class PinnedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        address = self._pins.get(host.lower().rstrip("."))
+        name = host.lower().rstrip(".")
+        address = self._pins.get(name)
         if address is None:
+            if name == "invalid" or name.endswith(".invalid"):
+                # RFC 6761 section 6.4: never resolves, and resolvers say so at once, without asking DNS.
+                raise OSError(socket.EAI_NONAME, f"{host} does not exist (.invalid never resolves, RFC 6761)")
             return await self._inner.resolve(host, port, family)
         pinned_family = socket.AF_INET6 if ":" in address else socket.AF_INET
         return [

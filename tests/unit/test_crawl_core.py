@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.core.html import parse_page, pick_from_srcset
-from pipeline.core.robots import RobotsRules
+from pipeline.core.robots import PARSE_LIMIT, RobotsRules
 from pipeline.core.urls import Scope, normalize
 from tests import reference_crawler as reference
 
@@ -74,6 +74,26 @@ def test_an_empty_or_broken_document_yields_nothing_rather_than_failing() -> Non
 )
 def test_robots_txt_status_codes_mean_what_rfc_9309_says(status: int | None, allowed: bool) -> None:
     assert RobotsRules.from_response(status).allows("http://h/any", "pipeline") is allowed
+
+
+def test_an_unreachable_robots_txt_disallows_all_and_keeps_why() -> None:
+    rules = RobotsRules.unreachable("timeout", "no answer within 10 s")
+    assert not rules.allows("http://h/", "pipeline")
+    assert (rules.reason, rules.detail) == ("timeout", "no answer within 10 s")
+    assert RobotsRules.from_response(503).reason == "http_503"
+    assert RobotsRules.from_json(rules.to_json()) == rules
+
+
+def test_cached_robots_rules_of_the_previous_format_still_load() -> None:
+    assert RobotsRules.from_json(["", False, True]) == RobotsRules(disallow_all=True)
+
+
+def test_a_robots_txt_longer_than_the_parse_limit_is_cut_at_its_last_whole_line() -> None:
+    line = b"Disallow: /private/area\n"
+    body = b"User-agent: *\n" + line * (PARSE_LIMIT // len(line) + 10)
+    text = RobotsRules.from_response(200, body).text
+    assert len(text) <= PARSE_LIMIT and text.endswith("/private/area\n")
+    assert len(text) >= PARSE_LIMIT - len(line)  # at least the first 500 KiB, less half a line
 
 
 def test_robots_rules_use_longest_match() -> None:
