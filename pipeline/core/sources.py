@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.core.errors import SourceError
+from pipeline.core.urls import normalize
 
 # HEIC/HEIF are listed although they cannot be decoded: a phone's photo folder then reports
 # each one as `unsupported_format` instead of silently leaving it out.
@@ -36,7 +37,10 @@ class Item:
 
     @classmethod
     def of(cls, src: str) -> Item:
-        return cls(hashlib.sha1(src.encode(), usedforsecurity=False).hexdigest()[:16], src)
+        """The item for ``src``; a URL's id is that of its canonical form (``pipeline.core.urls``), so
+        ``http://h/a.jpg``, ``http://h/a.jpg#x`` and ``http://h/./a.jpg`` are one item, fetched once."""
+        key = (normalize(src) or src) if "://" in src else src
+        return cls(hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:16], src)
 
     def to_json(self) -> list[str]:
         return [self.id, self.src]

@@ -124,3 +124,33 @@ def test_meta_refresh_and_image_map_areas_are_links() -> None:
 def test_the_reference_crawler_reads_lazy_images_and_refreshes_the_same_way() -> None:
     page = parse_page(LAZY_PAGE, "http://h.test/x/")
     assert reference.parse_page(LAZY_PAGE.decode(), "http://h.test/x/") == (page.links, page.images)
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ["http://h/a~b", "http://h/a%7Eb", "http://h/a%7eb"],
+        ["http://h/e/€", "http://h/e/%E2%82%AC", "http://h/e/%e2%82%ac"],
+        ["http://h/%78%38", "http://h/x8"],
+        ["http://h/café", "http://h/caf%C3%A9", "http://h/caf%c3%a9"],
+        ["http://Bücher.example/", "http://xn--bcher-kva.example/", "http://BÜCHER.EXAMPLE./"],
+        ["http://h/a.jpg", "http://h/a.jpg#x", "http://h//a.jpg", "http://h/./a.jpg", "http://h/a%2Ejpg"],
+        ["http://h/q?x=%7e&y=€", "http://h/q?x=~&y=%E2%82%AC"],
+    ],
+)
+def test_spellings_of_one_resource_normalise_to_one_url(spellings: list[str]) -> None:
+    assert len({normalize(url) for url in spellings}) == 1
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("http://h/a%2Fb", "http://h/a/b"), ("http://h/x?a=1&b=2", "http://h/x?b=2&a=1"), ("http://h/A", "http://h/a")],
+)
+def test_different_resources_stay_different(one: str, other: str) -> None:
+    assert normalize(one) != normalize(other)
+
+
+def test_an_allowed_domain_in_unicode_matches_its_idna_hosts() -> None:
+    scope = Scope.of(["http://h.test/"], ["Bücher.example"])
+    assert scope.allows(normalize("http://www.bücher.example/x") or "")
+    assert scope.allows("http://xn--bcher-kva.example/")
