@@ -1,6 +1,7 @@
 """A loopback site serving a fixed set of pages, counting requests by the path the server decodes.
 
 ``pages`` maps a decoded path (``/café``) to (content type, body); any other path is a 404.
+``delay_s(path)`` (optional) is how long that path takes to answer.
 ``hits`` counts requests per decoded path (what a server sees as "the same resource"),
 ``raw_hits`` per path as sent on the wire.
 """
@@ -10,15 +11,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from aiohttp import web
 
 
 class LinkSite:
-    def __init__(self, pages: Mapping[str, tuple[str, bytes]], host: str = "127.0.0.1") -> None:
-        self.pages, self.host = dict(pages), host
+    def __init__(
+        self,
+        pages: Mapping[str, tuple[str, bytes]],
+        host: str = "127.0.0.1",
+        delay_s: Callable[[str], float] | None = None,
+    ) -> None:
+        self.pages, self.host, self.delay_s = dict(pages), host, delay_s
         self.hits: collections.Counter[str] = collections.Counter()
         self.raw_hits: collections.Counter[str] = collections.Counter()
         self._ready = threading.Event()
@@ -36,6 +42,8 @@ class LinkSite:
         self.raw_hits[request.raw_path] += 1
         if request.path == "/robots.txt":
             return web.Response(status=404)
+        if self.delay_s is not None and (delay := self.delay_s(request.path)) > 0:
+            await asyncio.sleep(delay)
         page = self.pages.get(request.path)
         if page is None:
             return web.Response(status=404, text="no such page")
