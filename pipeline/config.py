@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     fetch_retries: int = Field(2, ge=0, le=10, description="extra attempts on 5xx, 429 and timeouts")
     max_body_bytes: int = Field(50 * 2**20, ge=1024, description="cap on a fetched body")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="decompression-bomb cap")
+    max_parse_bytes: int = Field(
+        8 * 2**20, ge=64 * 1024, description="HTML parsed per crawl page; a longer page is parsed up to here"
+    )
     resolve: str | None = Field(
         None, description="pin names to addresses like curl --resolve: 'name=addr,...' (the SSRF guard still applies)"
     )

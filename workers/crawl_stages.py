@@ -84,10 +84,14 @@ async def _fetch_one(
         current_policy.reset(token)
 
 
-def _page_payload(entry: PageEntry, fetched: Fetched, info: ParsedPage, timings: dict[str, float]) -> str:
+def _page_payload(
+    entry: PageEntry, fetched: Fetched, info: ParsedPage, timings: dict[str, float], parse_limit: int
+) -> str:
     meta = {"depth": entry.depth, "title": info.title, "words": info.word_count, "links": info.links}
     if fetched.final_url != entry.url:
         meta["final_url"] = fetched.final_url
+    if len(fetched.data) > parse_limit:
+        meta["parsed_bytes"] = parse_limit  # a longer page is parsed up to here (PIPELINE_MAX_PARSE_BYTES)
     result = ItemResult(id=entry.id, ok=True, source=entry.url, bytes_in=len(fetched.data), kind="page",
                         timings=timings, meta=meta).to_json()  # fmt: skip
     return json.dumps(result, separators=(",", ":"))[:-1] + info.discoveries + "}"
@@ -98,16 +102,26 @@ def _parse_all(rt: Runtime, pages: dict[str, Fetched], spec: dict[str, Any]) -> 
     ids = list(pages)
     workers = rt.processes.size
     chunks = [ids[i::workers] for i in range(workers) if ids[i::workers]]
-    submit = rt.threads.submit if rt.settings.parse_pool == "threads" else (lambda *a: rt.processes.submit(*a)[1])
+    in_threads = rt.settings.parse_pool == "threads"
     images = bool(spec.get("images"))
-    futures: list[tuple[list[str], Future[list[ParsedPage]]]] = []
+    futures: list[tuple[list[str], int | None, Future[list[ParsedPage]]]] = []
     for chunk in chunks:
-        bodies = [(pages[i].data, pages[i].final_url, pages[i].charset) for i in chunk]
-        futures.append((chunk, submit(parse_for_crawl, bodies, spec["scope"], images)))
+        # Past max_parse_bytes a page is cut (the slice is the body itself when shorter: no copy).
+        limit = rt.settings.max_parse_bytes
+        bodies = [(pages[i].data[:limit], pages[i].final_url, pages[i].charset) for i in chunk]
+        if in_threads:
+            futures.append((chunk, None, rt.threads.submit(parse_for_crawl, bodies, spec["scope"], images)))
+        else:
+            futures.append((chunk, *rt.processes.submit(parse_for_crawl, bodies, spec["scope"], images)))
     parsed: dict[str, ParsedPage | Exception] = {}
-    for chunk, future in futures:
+    deadline = time.monotonic() + rt.settings.task_deadline_s
+    for chunk, generation, future in futures:
         try:
-            parsed.update(zip(chunk, future.result(timeout=rt.settings.task_deadline_s), strict=True))
+            parsed.update(zip(chunk, future.result(timeout=max(0.0, deadline - time.monotonic())), strict=True))
+        except TimeoutError as exc:
+            parsed.update(dict.fromkeys(chunk, exc))
+            if not in_threads:  # a stuck parse must not hold a pool slot for ever
+                rt.processes.abandon({future: generation})
         except Exception as exc:
             parsed.update(dict.fromkeys(chunk, exc))
     return parsed
@@ -252,7 +266,7 @@ def _record(rt: Runtime, job_id: str, spec: dict[str, Any], outcomes: list[Outco
                 rt.metrics.observe(rt.processes.slot_of(info.pid), "parse", info.seconds)
             else:
                 rt.metrics.observe_io("parse", info.seconds)
-            payload.append(_page_payload(entry, outcome, info, timings))
+            payload.append(_page_payload(entry, outcome, info, timings, rt.settings.max_parse_bytes))
         else:
             meta = {"depth": entry.depth, "content_type": outcome.content_type}
             other = ItemResult(id=entry.id, ok=True, source=entry.url, bytes_in=len(outcome.data), kind="other",

@@ -274,11 +274,15 @@ class _Batch:
                 for future in as_completed(list(self.pending), timeout=max(0.0, deadline - time.monotonic())):
                     self.on_done(future)
             except TimeoutError:
+                stuck = {}
                 for future, call in list(self.pending.items()):
-                    future.cancel()
+                    if not future.cancel():  # running: its child is stuck, and is killed below
+                        stuck[future] = call[0][1].get("generation")
                     for item, timings in call:
                         self.fail(item, ItemError("deadline", "the batch ran past its deadline"), timings)
                 self.pending.clear()
+                if stuck and (killed := self.rt.processes.abandon(stuck)):
+                    log.warning("killed stuck pool processes at the deadline", extra={"processes": killed})
 
 
 def _names(item: Fetched, ext: str) -> tuple[str, str, str, str]:
