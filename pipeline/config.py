@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     fetch_retries: int = Field(2, ge=0, le=10, description="extra attempts on 5xx, 429 and timeouts")
     max_body_bytes: int = Field(50 * 2**20, ge=1024, description="cap on a fetched body")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="decompression-bomb cap")
+    fetch_memory_bytes: int = Field(
+        256 * 2**20,
+        ge=1024,
+        description="fetched bodies a worker holds at once, all requests together: bodies over 1 MiB wait for "
+        "room (at least one always fits)",
+    )
     max_parse_bytes: int = Field(
         8 * 2**20, ge=64 * 1024, description="HTML parsed per crawl page; a longer page is parsed up to here"
     )

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.aggregate import ItemResult
+from pipeline.core.bodies import LARGE_BYTES, Hold, current_hold
 from pipeline.core.errors import FetchError
 from pipeline.core.fetch import Fetched, fetch_url
 from pipeline.core.ssrf import AddressPolicy, current_policy
@@ -41,6 +42,7 @@ from pipeline.politeness import Gate
 from workers.image_stages import live_spec
 from workers.job_context import request_context
 from workers.page_parse import ParsedPage, parse_for_crawl
+from workers.processes import TRIM_AFTER_BYTES, trim_memory
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,13 @@ class PageEntry:
 
 
 async def _fetch_one(
-    rt: Runtime, entry: PageEntry, spec: dict[str, Any], scope: Scope, policy: AddressPolicy, gate: Gate | None
+    rt: Runtime,
+    entry: PageEntry,
+    spec: dict[str, Any],
+    scope: Scope,
+    policy: AddressPolicy,
+    gate: Gate | None,
+    hold: Hold | None = None,
 ) -> tuple[PageEntry, Fetched | FetchError, float]:
     robots = rt.robots if spec.get("robots", True) else None
 
@@ -75,12 +83,14 @@ async def _fetch_one(
         return gate.slot(url) if gate is not None else None
 
     token = current_policy.set(policy)
+    hold_token = current_hold.set(hold)  # a large body waits for the worker's body budget
     started = time.perf_counter()
     try:
         return entry, await fetch_url(rt.session, entry.url, rt.limits, gate=hop_gate), time.perf_counter() - started
     except FetchError as exc:
         return entry, exc, time.perf_counter() - started
     finally:
+        current_hold.reset(hold_token)
         current_policy.reset(token)
 
 
@@ -167,6 +177,7 @@ async def _session(
     target = max(len(entries), int(spec.get("concurrency", 0)))
     pending: dict[asyncio.Task[Outcome], PageEntry] = {}
     finished: list[asyncio.Task[Outcome]] = []
+    holds: dict[str, Hold] = {}  # each page's claim on the worker's body budget, until it is recorded
     wake = asyncio.Event()
 
     def done(task: asyncio.Task[Outcome]) -> None:
@@ -175,7 +186,8 @@ async def _session(
 
     def start(batch: Sequence[PageEntry]) -> None:
         for entry in batch:
-            task = asyncio.create_task(_fetch_one(rt, entry, spec, scope, policy, gate))
+            hold = holds[entry.id] = rt.bodies.hold()
+            task = asyncio.create_task(_fetch_one(rt, entry, spec, scope, policy, gate, hold))
             pending[task] = entry
             task.add_done_callback(done)
 
@@ -214,7 +226,7 @@ async def _session(
         return outcomes
 
     start(entries)
-    counted = 0
+    counted = freed = 0  # freed: bytes of bodies dropped since memory was last handed back
     try:
         while pending:
             outcomes = await gather()
@@ -228,6 +240,14 @@ async def _session(
             # frontier ran dry: this recording may have admitted the pages to go on with.
             short = await top_up()
             added, ended = await asyncio.to_thread(_record, rt, job_id, spec, outcomes)
+            freed += sum(len(f.data) for _, f, _ in outcomes if isinstance(f, Fetched))
+            for entry, _, _ in outcomes:
+                if (hold := holds.pop(entry.id, None)) is not None:
+                    hold.release()
+            outcomes = []
+            if freed >= TRIM_AFTER_BYTES:  # big pages: give their memory back to the system now
+                freed = 0
+                await asyncio.to_thread(trim_memory)
             counted += added
             if ended:  # anything still pending was recorded by another delivery
                 return counted, True
@@ -237,6 +257,10 @@ async def _session(
     finally:
         for task in pending:
             task.cancel()
+        for hold in holds.values():
+            hold.release()
+        if freed >= LARGE_BYTES:
+            trim_memory()  # a few ms at most; not awaited, as the session may be ending by cancellation
 
 
 def _record(rt: Runtime, job_id: str, spec: dict[str, Any], outcomes: list[Outcome]) -> tuple[int, bool]:

@@ -20,6 +20,7 @@ import redis.asyncio
 from pipeline import __version__
 from pipeline.blobs import RedisBlobStore
 from pipeline.config import Settings
+from pipeline.core.bodies import BodyBudget
 from pipeline.core.limits import FetchLimits
 from pipeline.core.ssrf import GuardedResolver, PinnedResolver
 from pipeline.ledger import Ledger
@@ -52,6 +53,7 @@ class Runtime:
     aredis: Any = None  # redis.asyncio client living on the event loop (crawl politeness, robots)
     acquire_script: Any = None
     robots: RobotsCache | None = None
+    bodies: BodyBudget = field(default_factory=lambda: BodyBudget(256 * 2**20, 50 * 2**20))
 
     @classmethod
     def start(cls, settings: Settings, redis_url: str, node: str, info: dict[str, Any]) -> Runtime:
@@ -101,6 +103,7 @@ class Runtime:
         runtime.aredis = aredis
         runtime.acquire_script = Gate.register(aredis)
         runtime.robots = RobotsCache(session, aredis, robots_limits(limits))
+        runtime.bodies = BodyBudget(settings.fetch_memory_bytes, settings.max_body_bytes)
         heartbeat.start()
         log.info("runtime started", extra={"node": node, "processes": processes.size})
         return runtime

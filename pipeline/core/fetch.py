@@ -24,6 +24,7 @@ from urllib.parse import urljoin
 import aiohttp
 from yarl import URL
 
+from pipeline.core.bodies import LARGE_BYTES, current_hold
 from pipeline.core.errors import FetchError
 from pipeline.core.limits import FetchLimits
 from pipeline.core.ssrf import current_policy
@@ -76,13 +77,22 @@ def check_url(url: str) -> URL:
 
 
 async def _read_capped(response: aiohttp.ClientResponse, cap: int, truncate: bool = False) -> bytes:
-    """The body, decompressed, up to ``cap`` bytes: past it ``too_large``, or (``truncate``) the first ``cap``."""
+    """The body, decompressed, up to ``cap`` bytes: past it ``too_large``, or (``truncate``) the first ``cap``.
+
+    A body past ``LARGE_BYTES`` first takes a slot of the worker's body budget
+    (``pipeline.core.bodies``), if the request carries one; its owner releases it.
+    """
     declared = response.content_length
     if declared is not None and declared > cap and not truncate:
         raise FetchError("too_large", f"Content-Length {declared} exceeds the cap of {cap} bytes")
+    hold = current_hold.get()
+    if hold is not None and declared is not None and declared > LARGE_BYTES:
+        await hold.take()
     body = bytearray()
     async for chunk in response.content.iter_chunked(_CHUNK):
         body += chunk  # decompressed bytes: a gzip bomb hits the cap too
+        if hold is not None and len(body) > LARGE_BYTES and not hold.taken:
+            await hold.take()
         if len(body) > cap:
             if truncate:
                 del body[cap:]
