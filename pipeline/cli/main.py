@@ -44,6 +44,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "demo": ("pipeline.cli.demo", "Run everything on generated data: an image job, then a crawl of the demo site."),
     "demo-site": ("pipeline.cli.demo_site", "Serve a deterministic generated website on 127.0.0.1 until Ctrl-C."),
+    "down": (
+        "pipeline.cli.cluster",
+        "Stop the `pipeline up` running on this PIPELINE_HOME (e.g. one started with --detach).",
+    ),
     "flower": (
         "pipeline.cli.monitor",
         "Run Flower on the pipeline's Redis, with a Cores page and per-core Prometheus series.",
