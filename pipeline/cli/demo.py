@@ -54,7 +54,8 @@ def demo(
     home = settings.state_path("demo")
     render.err.print(f"[bold]1/5[/] demo images in {home / 'images'} ...")
     demo_set = generate_demo_images(home / "images", count)
-    cluster = LocalCluster(settings, log_dir=home / "logs", private_dir=home / "redis", record_state=False)
+    cluster = LocalCluster(settings, log_dir=home / "logs", private_dir=home / "redis", record_state=False,
+                           die_with_parent=True)  # fmt: skip
     served = sorted(p for p in demo_set.root.iterdir() if p.is_dir())[-1]
     docs: dict[str, dict[str, Any]] = {}
     with StaticServer(demo_set.root) as server:
