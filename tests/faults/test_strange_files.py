@@ -76,6 +76,4 @@ def test_a_stuck_pool_child_is_killed_at_the_deadline_and_the_next_job_runs(
     # With the only pool process still stuck, every item of this job would fail with `deadline` too.
     again, ids = cluster.submit([str(p) for p in make_images(tmp_path / "good", 4, size=(60, 40))],
                                 output_dir=tmp_path / "out2")  # fmt: skip
-    started = time.monotonic()
     assert cluster.check(again, ids, deadline_s=30, label="after-the-stuck-child").doc["images"]["ok"] == 4
-    assert time.monotonic() - started < 6, "no item waited for a deadline"
