@@ -15,13 +15,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pipeline.children import ChildProcess, spawn
 from pipeline.config import Settings
 from pipeline.core.errors import PipelineError
 from pipeline.ledger import Ledger
 from pipeline.ledger.connection import connect
-from pipeline.localredis import RedisServer, read_state, start_redis, write_state
+from pipeline.localredis import RedisServer, read_state_pid, start_redis, write_state
 from tasks.names import QUEUES
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,13 @@ def start_worker(
     env: Mapping[str, str] | None = None,
     processes: int | None = None,
     log_path: Path | None = None,
+    die_with_parent: bool = False,
 ) -> WorkerProcess:
     """Start a worker subprocess (does not wait for it; see ``wait_ready``)."""
     child_env = {**(env or {}), "PIPELINE_REDIS_URL": redis_url}
     if processes:
         child_env["PIPELINE_PROCESSES"] = str(processes)
-    process = spawn(worker_command(name), child_env, log_path)
+    process = spawn(worker_command(name), child_env, log_path, die_with_parent=die_with_parent)
     return WorkerProcess(name, process, log_path)
 
 
@@ -93,15 +95,20 @@ class LocalCluster:
     private_dir: Path | None = None  # where a private Redis keeps its files
     record_state: bool = True  # publish a private Redis in HOME/redis.json for other commands
     started_count: int = 0  # only grows: a replacement worker never reuses a live worker's name
+    die_with_parent: bool = False  # children get SIGTERM when this process dies (`up`, `demo`)
 
     def start_redis(self) -> str:
-        """Use PIPELINE_REDIS_URL, a private Redis another `up` started, or start one."""
+        """Use PIPELINE_REDIS_URL, or start a private Redis (never adopt one another `up` left running)."""
         if self.settings.redis_url:
             self.redis_url = self.settings.redis_url
-        elif self.record_state and (recorded := read_state(self.settings.state_dir)):
-            self.redis_url = recorded
         else:
-            self.redis_server = start_redis(self.private_dir or self.settings.state_dir / "redis")
+            if self.record_state and (leftover := read_state_pid(self.settings.state_dir)):
+                raise PipelineError(
+                    f"a private Redis from an earlier `pipeline up` still runs on this PIPELINE_HOME (pid {leftover}); "
+                    "stop it with `pipeline down`"
+                )
+            self.redis_server = start_redis(self.private_dir or self.settings.state_path("redis"),
+                                            die_with_parent=self.die_with_parent)  # fmt: skip
             if self.record_state:
                 write_state(self.settings.state_dir, self.redis_server)
             self.redis_url = self.redis_server.url
@@ -112,6 +119,21 @@ class LocalCluster:
             ledger.close()
         return self.redis_url
 
+    def redis_exited(self) -> int | None:
+        """The exit code of the private Redis if it has died, else None (also when Redis is not ours)."""
+        server = self.redis_server
+        return None if server is None else server.process.poll()
+
+    def restart_redis(self) -> None:
+        """Start the private Redis again, on its port, with its password and its files (the AOF)."""
+        server = self.redis_server
+        assert server is not None
+        parts = urlsplit(server.url)
+        self.redis_server = start_redis(server.directory, port=parts.port, password=parts.password or "",
+                                        die_with_parent=self.die_with_parent)  # fmt: skip
+        if self.record_state:
+            write_state(self.settings.state_dir, self.redis_server)
+
     def start_workers(self, count: int, processes: int | None = None, timeout: float = 60.0) -> None:
         host = socket.gethostname()
         if self.log_dir:
@@ -120,7 +142,8 @@ class LocalCluster:
         for index in range(self.started_count + 1, self.started_count + count + 1):
             log_path = self.log_dir / f"worker{index}.log" if self.log_dir else None
             worker = start_worker(self.redis_url, f"worker{index}-{os.getpid()}@{host}",
-                                  processes=processes, log_path=log_path)  # fmt: skip
+                                  processes=processes, log_path=log_path,
+                                  die_with_parent=self.die_with_parent)  # fmt: skip
             started.append(worker)
         self.started_count += count
         self.workers += started

@@ -8,16 +8,57 @@ the object down; nothing below them looks at ``os.environ``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.errors import ConfigError
-from pipeline.core.fetch import FetchLimits
-from pipeline.core.imaging import DEFAULT_MAX_PIXELS
-from pipeline.core.ssrf import parse_pins
+from pipeline.core.limits import DEFAULT_MAX_PIXELS, FetchLimits
+from pipeline.core.pins import parse_pins
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_dsn(url: str) -> str:
+    """A Redis URL redis-py can connect with (``redis://[:password@]host[:port][/db]``, ``rediss://``,
+    ``unix:///path``), kept as written; anything else is refused here, not as a traceback later.
+
+    The messages never repeat the URL: it may hold a password.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(
+            "must be a Redis URL like redis://[:password@]host:6379/0 (its port is not a number from 1 to 65535)"
+        ) from None
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError(
+            "must be a Redis URL like redis://[:password@]host:6379/0 (schemes: redis://, rediss://, unix://)"
+        )
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("a unix:// Redis URL needs the socket's path: unix:///run/redis.sock")
+        return url
+    if not parts.hostname:
+        raise ValueError("the Redis URL has no host: redis://[:password@]host:6379/0")
+    if port == 0:
+        raise ValueError("the Redis URL's port must be 1-65535")
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise ValueError("the Redis URL's path must be a database number (/0)")
+    return url
+
+
+RedisDsn = Annotated[str, AfterValidator(_redis_dsn)]
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
+]
 
 
 def available_cores() -> int:
@@ -34,7 +75,7 @@ class Settings(BaseSettings):
     # An empty variable means "not set" (compose passes ${VAR:-} through as "").
     model_config = SettingsConfigDict(env_prefix="PIPELINE_", extra="ignore", frozen=True, env_ignore_empty=True)
 
-    redis_url: str | None = Field(
+    redis_url: RedisDsn | None = Field(
         None, description="Redis for broker, ledger and blobs; unset = a private one (`pipeline up`)"
     )
     home: Path = Field(Path("~/.pipeline"), description="state directory (private Redis, demo data)")
@@ -53,6 +94,15 @@ class Settings(BaseSettings):
     fetch_retries: int = Field(2, ge=0, le=10, description="extra attempts on 5xx, 429 and timeouts")
     max_body_bytes: int = Field(50 * 2**20, ge=1024, description="cap on a fetched body")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="decompression-bomb cap")
+    fetch_memory_bytes: int = Field(
+        256 * 2**20,
+        ge=1024,
+        description="fetched bodies a worker holds at once, all requests together: bodies over 1 MiB wait for "
+        "room (at least one always fits)",
+    )
+    max_parse_bytes: int = Field(
+        8 * 2**20, ge=64 * 1024, description="HTML parsed per crawl page; a longer page is parsed up to here"
+    )
     resolve: str | None = Field(
         None, description="pin names to addresses like curl --resolve: 'name=addr,...' (the SSRF guard still applies)"
     )
@@ -84,7 +134,7 @@ class Settings(BaseSettings):
         description="most bytes of outputs the result cache keeps in Redis, all entries together (the ones "
         "closest to expiry leave first); 0 = no cap",
     )
-    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING...")
+    log_level: LogLevel = Field("INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
     log_format: Literal["text", "json"] = Field("text", description="text (key=value) or json lines")
     scheduler_sync_s: float = Field(
         1.0, gt=0, le=60, description="how often a scheduler re-reads schedules from Redis and adopts orphaned fires"
@@ -108,9 +158,7 @@ class Settings(BaseSettings):
         try:
             return cls(**overrides)  # type: ignore[arg-type]
         except ValidationError as exc:
-            problems = "; ".join(
-                f"PIPELINE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-            )
+            problems = "; ".join(_problem(err) for err in exc.errors())
             raise ConfigError(f"invalid configuration: {problems}") from None
 
     @field_validator("resolve")
@@ -129,6 +177,23 @@ class Settings(BaseSettings):
     @property
     def state_dir(self) -> Path:
         return self.home.expanduser()
+
+    def state_path(self, *parts: str) -> Path:
+        """``PIPELINE_HOME/parts...`` as a folder, created if missing (mode 700 for HOME itself).
+
+        The one place a state folder is made: an unusable ``PIPELINE_HOME`` (``/proc/nope``,
+        a file, no permission) is a configuration error naming the variable, not an OSError.
+        """
+        path = self.state_dir.joinpath(*parts)
+        try:
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"PIPELINE_HOME={self.home}: cannot create {path}: {exc.strerror or exc}; "
+                "set PIPELINE_HOME to a folder you can write"
+            ) from None
+        return path
 
     @property
     def outputs(self) -> Path:
@@ -164,3 +229,11 @@ class Settings(BaseSettings):
                 f"PIPELINE_TASK_DEADLINE_S={self.task_deadline_s:g}, or Redis would hand running "
                 "batches to a second worker"
             )
+
+
+def _problem(error: object) -> str:
+    """One pydantic error as ``PIPELINE_NAME: what is wrong`` (never the value: it may be a secret)."""
+    assert isinstance(error, dict)
+    name = "PIPELINE_" + "_".join(str(part) for part in error["loc"]).upper()
+    message = re.sub(r"^Value error, ", "", str(error["msg"]))
+    return f"{name}: {message}"

@@ -3,30 +3,40 @@
 The ledger already holds the exact aggregate (it is reduced as results arrive);
 this writes ``report.json`` and ``failures.jsonl`` next to the outputs, plus
 any files the job's kind exports (a crawl's ``pages.jsonl``), so the result
-outlives the job's Redis retention, and sets that retention.
+outlives the job's Redis retention, and sets that retention. The files go
+through the outputs' safe writer (``pipeline.outputs``): a symlink planted in
+the folder (the worker may run as root) is never written through, and a folder
+outside this worker's output rules (``pipeline.output_dirs``) gets nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from pipeline.core.errors import StoreError
 from pipeline.kinds import KINDS, job_document
 from pipeline.ledger import Ledger
 from pipeline.output_dirs import refusal
+from pipeline.outputs import OpenFolder, OutputDir
 
 log = logging.getLogger(__name__)
 
 
-def _write_lines(out: Path, name: str, lines: Iterable[str]) -> None:
-    """Stream ``lines`` into ``out/name`` through a temporary file, renamed into place when complete."""
-    part = out / f".{name}.part"
-    with part.open("w") as file:
-        file.writelines(lines)
-    os.replace(part, out / name)
+def _failures(ledger: Ledger, job_id: str) -> Iterator[str]:
+    for result in ledger.results(job_id, failed_only=True):
+        yield json.dumps(result.to_json()) + "\n"
+
+
+def _write(folder: OpenFolder, name: str, data: bytes | Iterable[str]) -> bool:
+    try:
+        folder.write(name, data)
+    except StoreError as exc:
+        log.warning("cannot write %s: %s", name, exc.detail)
+        return False
+    return True
 
 
 def finalize_job(ledger: Ledger, job_id: str, retention_s: int, output_root: Path | None = None) -> Path | None:
@@ -34,20 +44,20 @@ def finalize_job(ledger: Ledger, job_id: str, retention_s: int, output_root: Pat
     document = job_document(ledger, job_id)
     out = Path(document["output_dir"])
     kind = KINDS.get(document["kind"])
-    path: Path | None = out / "report.json"
+    path: Path | None = None
     refused = refusal(out, output_root)
-    try:
-        if refused is not None:
-            raise PermissionError(0, refused)
-        out.mkdir(parents=True, exist_ok=True)
-        _write_lines(out, "report.json", [json.dumps(document, indent=2) + "\n"])
-        failures = (json.dumps(r.to_json()) + "\n" for r in ledger.results(job_id, failed_only=True))
-        _write_lines(out, "failures.jsonl", failures)
-        for name, lines in (kind.exports(ledger, job_id) if kind else {}).items():
-            _write_lines(out, name, lines)
-    except OSError as exc:
-        log.warning("cannot write the report to %s: %s", out, exc.strerror)
-        path = None
+    if refused is not None:
+        log.warning("not writing the report of job %s: %s", job_id, refused)
+    else:
+        try:
+            with OutputDir(out).open() as folder:
+                if _write(folder, "report.json", (json.dumps(document, indent=2) + "\n").encode()):
+                    path = out / "report.json"
+                _write(folder, "failures.jsonl", _failures(ledger, job_id))
+                for name, lines in (kind.exports(ledger, job_id) if kind else {}).items():
+                    _write(folder, name, lines)
+        except StoreError as exc:
+            log.warning("cannot write the report to %s: %s", out, exc.detail)
     ledger.mark_finalized(job_id, str(path) if path else "")
     ledger.expire(job_id, retention_s)
     log.info("job finalized", extra={"job_id": job_id, "state": document["state"]})

@@ -23,9 +23,11 @@ from pathlib import Path
 
 import redis
 
+from pipeline.children import parent_death_hook
 from pipeline.config import Settings
 from pipeline.core.errors import BrokerUnavailable, RedisNotFound
 from pipeline.ledger.connection import connect
+from pipeline.outputs import write_file
 
 STATE_FILE = "redis.json"
 
@@ -103,8 +105,12 @@ def start_redis(
     password: str | None = None,
     appendonly: bool = True,
     ready_timeout: float = 15.0,
+    die_with_parent: bool = False,
 ) -> RedisServer:
-    """Start redis-server on loopback and wait until it answers PING."""
+    """Start redis-server on loopback and wait until it answers PING.
+
+    ``die_with_parent``: it gets SIGTERM (and flushes its AOF) when this process dies.
+    """
     binary = find_redis_server()
     directory.mkdir(parents=True, exist_ok=True)
     password = password if password is not None else secrets.token_urlsafe(18)
@@ -121,7 +127,7 @@ def start_redis(
             args += ["--requirepass", password]
         process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=parent_death_hook() if die_with_parent else None,
         )  # fmt: skip
         auth = f":{password}@" if password else ""
         url = f"redis://{auth}127.0.0.1:{chosen}/0"
@@ -147,24 +153,30 @@ def start_redis(
     raise BrokerUnavailable(f"could not start a private redis-server ({binary}): {last_error.strip()}")
 
 
-def read_state(state_dir: Path) -> str | None:
-    """URL of the private Redis recorded by `pipeline up`, if it is still running."""
+def _live_state(state_dir: Path) -> dict[str, object] | None:
     path = state_dir / STATE_FILE
     try:
         state = json.loads(path.read_text())
-    except (OSError, ValueError):
+        pid = int(state.get("pid", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
-    if not _pid_alive(int(state.get("pid", 0))):
-        return None
-    return str(state["url"])
+    return state if pid > 0 and _pid_alive(pid) else None
+
+
+def read_state(state_dir: Path) -> str | None:
+    """URL of the private Redis recorded by `pipeline up`, if it is still running."""
+    state = _live_state(state_dir)
+    return None if state is None else str(state["url"])
+
+
+def read_state_pid(state_dir: Path) -> int | None:
+    """Pid of the private Redis recorded by `pipeline up`, if it is still running."""
+    state = _live_state(state_dir)
+    return None if state is None else int(str(state["pid"]))
 
 
 def write_state(state_dir: Path, server: RedisServer) -> Path:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / STATE_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump({"url": server.url, "pid": server.pid}, out)
+    path = write_file(state_dir / STATE_FILE, json.dumps({"url": server.url, "pid": server.pid}).encode(), 0o600)
     server.state_file = path
     return path
 

@@ -1,4 +1,8 @@
-"""Writing outputs inside a job's folder, and nowhere else.
+"""Writing files inside a folder, and nowhere else: the project's one safe writer.
+
+Every file pipeline writes goes through here: outputs, ``report.json``,
+``failures.jsonl``, ``pages.jsonl``, ``redis.json`` (``write_file``), demo data; log files
+are opened with ``open_log`` (appended to, never through a symlink).
 
 Names are already safe by construction (``pipeline.core.names``); this module
 adds the filesystem half: the folder itself must not be a symlink, a file is
@@ -20,6 +24,7 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
@@ -27,11 +32,12 @@ from typing import NoReturn
 from pipeline.core.errors import StoreError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_BINARY = (bytes, bytearray, memoryview)
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _check_name(name: str) -> None:
-    if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+def _check_name(name: str, hidden: bool = False) -> None:
+    if not name or "/" in name or "\\" in name or (name.startswith(".") and not hidden) or "\0" in name:
         raise StoreError("unsafe_name", f"refusing output name {name!r}")
 
 
@@ -49,11 +55,11 @@ class OutputDir:
         if self.path.is_symlink():
             raise StoreError("unsafe_path", f"output folder {self.path} is a symlink")
 
-    def write(self, name: str, data: bytes) -> Path:
-        """Atomically write ``name`` (a bare file name) and return its path."""
-        _check_name(name)
+    def write(self, name: str, data: bytes | Iterable[str], mode: int = 0o644, hidden: bool = False) -> Path:
+        """Atomically write ``name`` (a bare file name) and return its path; ``data`` may be streamed as text."""
+        _check_name(name, hidden)
         with self.open() as folder:
-            folder.write(name, data)
+            folder.write(name, data, mode, hidden)
         return self.path / name
 
     def open(self) -> OpenFolder:
@@ -100,9 +106,14 @@ class OpenFolder:
             os.close(self.fd)
             self.fd = -1
 
-    def write(self, name: str, data: bytes) -> None:
-        """Atomically write ``name`` (a bare file name) into the folder."""
-        _check_name(name)
+    def write(self, name: str, data: bytes | Iterable[str], mode: int = 0o644, hidden: bool = False) -> None:
+        """Atomically write ``name`` (a bare file name) into the folder.
+
+        ``data`` is bytes, or text chunks (lines of a JSONL file) written as UTF-8
+        as they come, so a large export is never held whole in memory. Names
+        starting with a dot are refused unless ``hidden`` (outputs never are).
+        """
+        _check_name(name, hidden)
         try:
             if stat.S_ISLNK(os.lstat(name, dir_fd=self.fd).st_mode):
                 raise StoreError("unsafe_path", f"{self.owner.path / name} is a symlink; not overwriting it")
@@ -110,28 +121,79 @@ class OpenFolder:
             pass
         temp = f".{name}.{secrets.token_hex(4)}.part"
         try:
-            out = os.open(temp, _FILE_FLAGS, 0o644, dir_fd=self.fd)
+            out = os.open(temp, _FILE_FLAGS, mode, dir_fd=self.fd)
         except FileNotFoundError:  # the folder was removed since it was opened: create it again, once
             self.close()
             self.fd = self.owner._open_fd()
-            out = self._create(temp, name)
+            out = self._create(temp, name, mode)
         except OSError as exc:
             raise StoreError("write_error", f"cannot write {self.owner.path / name}: {exc.strerror}") from None
         try:
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(out, view) :]
+                if isinstance(data, _BINARY):
+                    _write_all(out, data)
+                else:
+                    _write_text(out, data)
             finally:
                 os.close(out)
             os.replace(temp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-        except OSError as exc:
+        except BaseException as exc:  # a failed write, or the streamed data's own error: no .part left
             with contextlib.suppress(OSError):
                 os.unlink(temp, dir_fd=self.fd)
-            raise StoreError("write_error", f"cannot write {self.owner.path / name}: {exc.strerror}") from None
+            if isinstance(exc, OSError):
+                raise StoreError("write_error", f"cannot write {self.owner.path / name}: {exc.strerror}") from None
+            raise
 
-    def _create(self, temp: str, name: str) -> int:
+    def _create(self, temp: str, name: str, mode: int) -> int:
         try:
-            return os.open(temp, _FILE_FLAGS, 0o644, dir_fd=self.fd)
+            return os.open(temp, _FILE_FLAGS, mode, dir_fd=self.fd)
         except OSError as exc:
             raise StoreError("write_error", f"cannot write {self.owner.path / name}: {exc.strerror}") from None
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _write_text(fd: int, chunks: Iterable[str], flush_at: int = 256 * 1024) -> None:
+    """Text chunks as UTF-8, gathered into writes of about ``flush_at`` bytes."""
+    pending: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        encoded = chunk.encode()
+        pending.append(encoded)
+        size += len(encoded)
+        if size >= flush_at:
+            _write_all(fd, b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        _write_all(fd, b"".join(pending))
+
+
+def write_file(path: str | Path, data: bytes | Iterable[str], mode: int = 0o644, hidden: bool = False) -> Path:
+    """Atomically write the file ``path`` (its folder created if missing) the way outputs are written:
+    a temporary name opened ``O_NOFOLLOW | O_EXCL``, renamed into place; never through a symlink.
+
+    Raises ``StoreError`` (``unsafe_path`` for a symlink, ``write_error`` otherwise).
+    """
+    path = Path(path)
+    return OutputDir(path.parent).write(path.name, data, mode, hidden)
+
+
+_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_log(path: str | Path, mode: int = 0o600) -> int:
+    """A descriptor appending to the log file ``path``, refusing a symlink there (``StoreError``).
+
+    Logs are appended to by a child process for its whole life, so they cannot be
+    written aside and renamed; ``O_NOFOLLOW`` keeps a planted link from redirecting them.
+    """
+    try:
+        return os.open(path, _LOG_FLAGS, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StoreError("unsafe_path", f"log file {path} is a symlink; not writing through it") from None
+        raise StoreError("write_error", f"cannot open log file {path}: {exc.strerror}") from None

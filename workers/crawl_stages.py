@@ -32,6 +32,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from pipeline.core.aggregate import ItemResult
+from pipeline.core.bodies import LARGE_BYTES, Hold, current_hold
 from pipeline.core.errors import FetchError
 from pipeline.core.fetch import Fetched, fetch_url
 from pipeline.core.ssrf import AddressPolicy, current_policy
@@ -39,6 +40,7 @@ from pipeline.kinds.crawl import CrawlJob
 from pipeline.politeness import Gate
 from workers.job_context import live_job, request_context
 from workers.page_parse import ParsedPage, parse_for_crawl
+from workers.processes import TRIM_AFTER_BYTES, trim_memory
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,12 @@ class PageEntry:
 
 
 async def _fetch_one(
-    rt: Runtime, entry: PageEntry, job: CrawlJob, policy: AddressPolicy, gate: Gate | None
+    rt: Runtime,
+    entry: PageEntry,
+    job: CrawlJob,
+    policy: AddressPolicy,
+    gate: Gate | None,
+    hold: Hold | None = None,
 ) -> tuple[PageEntry, Fetched | FetchError, float]:
     robots = rt.robots if job.robots else None
     scope = job.scope
@@ -69,24 +76,30 @@ async def _fetch_one(
     async def hop_gate(url: str, hop: int) -> AbstractAsyncContextManager[None] | None:
         if hop > 0 and not scope.allows(url):
             raise FetchError("out_of_scope", f"{entry.url} redirects out of scope to {url}")
-        if robots is not None and not await robots.allows(url):
-            raise FetchError("robots", f"{url} is disallowed by robots.txt")
+        if robots is not None and (refused := await robots.refusal(url)) is not None:
+            raise refused
         return gate.slot(url) if gate is not None else None
 
     token = current_policy.set(policy)
+    hold_token = current_hold.set(hold)  # a large body waits for the worker's body budget
     started = time.perf_counter()
     try:
         return entry, await fetch_url(rt.session, entry.url, rt.limits, gate=hop_gate), time.perf_counter() - started
     except FetchError as exc:
         return entry, exc, time.perf_counter() - started
     finally:
+        current_hold.reset(hold_token)
         current_policy.reset(token)
 
 
-def _page_payload(entry: PageEntry, fetched: Fetched, info: ParsedPage, timings: dict[str, float]) -> str:
+def _page_payload(
+    entry: PageEntry, fetched: Fetched, info: ParsedPage, timings: dict[str, float], parse_limit: int
+) -> str:
     meta = {"depth": entry.depth, "title": info.title, "words": info.word_count, "links": info.links}
     if fetched.final_url != entry.url:
         meta["final_url"] = fetched.final_url
+    if len(fetched.data) > parse_limit:
+        meta["parsed_bytes"] = parse_limit  # a longer page is parsed up to here (PIPELINE_MAX_PARSE_BYTES)
     result = ItemResult(id=entry.id, ok=True, source=entry.url, bytes_in=len(fetched.data), kind="page",
                         timings=timings, meta=meta).to_json()  # fmt: skip
     return json.dumps(result, separators=(",", ":"))[:-1] + info.discoveries + "}"
@@ -97,16 +110,26 @@ def _parse_all(rt: Runtime, pages: dict[str, Fetched], job: CrawlJob) -> dict[st
     ids = list(pages)
     workers = rt.processes.size
     chunks = [ids[i::workers] for i in range(workers) if ids[i::workers]]
-    submit = rt.threads.submit if rt.settings.parse_pool == "threads" else (lambda *a: rt.processes.submit(*a)[1])
+    in_threads = rt.settings.parse_pool == "threads"
     images, scope = job.plan is not None, job.scope.to_json()
-    futures: list[tuple[list[str], Future[list[ParsedPage]]]] = []
+    futures: list[tuple[list[str], int | None, Future[list[ParsedPage]]]] = []
     for chunk in chunks:
-        bodies = [(pages[i].data, pages[i].final_url, pages[i].charset) for i in chunk]
-        futures.append((chunk, submit(parse_for_crawl, bodies, scope, images)))
+        # Past max_parse_bytes a page is cut (the slice is the body itself when shorter: no copy).
+        limit = rt.settings.max_parse_bytes
+        bodies = [(pages[i].data[:limit], pages[i].final_url, pages[i].charset) for i in chunk]
+        if in_threads:
+            futures.append((chunk, None, rt.threads.submit(parse_for_crawl, bodies, scope, images)))
+        else:
+            futures.append((chunk, *rt.processes.submit(parse_for_crawl, bodies, scope, images)))
     parsed: dict[str, ParsedPage | Exception] = {}
-    for chunk, future in futures:
+    deadline = time.monotonic() + rt.settings.task_deadline_s
+    for chunk, generation, future in futures:
         try:
-            parsed.update(zip(chunk, future.result(timeout=rt.settings.task_deadline_s), strict=True))
+            parsed.update(zip(chunk, future.result(timeout=max(0.0, deadline - time.monotonic())), strict=True))
+        except TimeoutError as exc:
+            parsed.update(dict.fromkeys(chunk, exc))
+            if not in_threads:  # a stuck parse must not hold a pool slot for ever
+                rt.processes.abandon({future: generation})
         except Exception as exc:
             parsed.update(dict.fromkeys(chunk, exc))
     return parsed
@@ -151,6 +174,7 @@ async def _session(
     target = max(len(entries), job.guard.limits.concurrency)
     pending: dict[asyncio.Task[FetchOutcome], PageEntry] = {}
     finished: list[asyncio.Task[FetchOutcome]] = []
+    holds: dict[str, Hold] = {}  # each page's claim on the worker's body budget, until it is recorded
     wake = asyncio.Event()
 
     def done(task: asyncio.Task[FetchOutcome]) -> None:
@@ -159,7 +183,8 @@ async def _session(
 
     def start(batch: Sequence[PageEntry]) -> None:
         for entry in batch:
-            task = asyncio.create_task(_fetch_one(rt, entry, job, policy, gate))
+            hold = holds[entry.id] = rt.bodies.hold()
+            task = asyncio.create_task(_fetch_one(rt, entry, job, policy, gate, hold))
             pending[task] = entry
             task.add_done_callback(done)
 
@@ -198,7 +223,7 @@ async def _session(
         return outcomes
 
     start(entries)
-    counted = 0
+    counted = freed = 0  # freed: bytes of bodies dropped since memory was last handed back
     try:
         while pending:
             outcomes = await gather()
@@ -212,6 +237,14 @@ async def _session(
             # frontier ran dry: this recording may have admitted the pages to go on with.
             short = await top_up()
             added, ended = await asyncio.to_thread(_record, rt, job_id, job, outcomes)
+            freed += sum(len(f.data) for _, f, _ in outcomes if isinstance(f, Fetched))
+            for entry, _, _ in outcomes:
+                if (hold := holds.pop(entry.id, None)) is not None:
+                    hold.release()
+            outcomes = []
+            if freed >= TRIM_AFTER_BYTES:  # big pages: give their memory back to the system now
+                freed = 0
+                await asyncio.to_thread(trim_memory)
             counted += added
             if ended:  # anything still pending was recorded by another delivery
                 return counted, True
@@ -221,6 +254,10 @@ async def _session(
     finally:
         for task in pending:
             task.cancel()
+        for hold in holds.values():
+            hold.release()
+        if freed >= LARGE_BYTES:
+            trim_memory()  # a few ms at most; not awaited, as the session may be ending by cancellation
 
 
 def _record(rt: Runtime, job_id: str, job: CrawlJob, outcomes: list[FetchOutcome]) -> tuple[int, bool]:
@@ -250,7 +287,7 @@ def _record(rt: Runtime, job_id: str, job: CrawlJob, outcomes: list[FetchOutcome
                 rt.metrics.observe(rt.processes.slot_of(info.pid), "parse", info.seconds)
             else:
                 rt.metrics.observe_io("parse", info.seconds)
-            payload.append(_page_payload(entry, outcome, info, timings))
+            payload.append(_page_payload(entry, outcome, info, timings, rt.settings.max_parse_bytes))
         else:
             meta = {"depth": entry.depth, "content_type": outcome.content_type}
             other = ItemResult(id=entry.id, ok=True, source=entry.url, bytes_in=len(outcome.data), kind="other",

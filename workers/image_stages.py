@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from pipeline.core.aggregate import ItemResult
+from pipeline.core.bodies import Hold, current_hold
 from pipeline.core.errors import FetchError, ItemError
 from pipeline.core.fetch import fetch_url
 from pipeline.core.names import output_name, source_stem
@@ -75,8 +76,11 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
     async def slot(url: str, hop: int) -> AbstractAsyncContextManager[None] | None:
         return gate.slot(url) if gate is not None else None
 
-    async def one(item: Item) -> tuple[Item, bytes | FetchError, float]:
+    holds = [rt.bodies.hold() for _ in items]  # large images wait for the worker's body budget
+
+    async def one(item: Item, hold: Hold) -> tuple[Item, bytes | FetchError, float]:
         token = current_policy.set(policy)  # a crawl's images pass its SSRF guard too
+        hold_token = current_hold.set(hold)
         started = time.perf_counter()
         try:
             fetched = await fetch_url(rt.session, item.src, rt.limits, gate=slot)
@@ -84,12 +88,29 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
         except FetchError as exc:
             return item, exc, time.perf_counter() - started
         finally:
+            current_hold.reset(hold_token)
             current_policy.reset(token)
 
     async def all_items() -> list[tuple[Item, bytes | FetchError, float]]:
-        return await asyncio.gather(*(one(item) for item in items))
+        return await asyncio.gather(*(one(item, hold) for item, hold in zip(items, holds, strict=True)))
 
-    outcomes = rt.loop.run(all_items(), timeout=rt.settings.task_deadline_s)
+    try:
+        outcomes = rt.loop.run(all_items(), timeout=rt.settings.task_deadline_s)
+        return _store_fetched(rt, job_id, kind, queue_s, len(items), outcomes)
+    finally:
+        for hold in holds:  # the bytes are in the blob store (or the item failed): the budget is free again
+            hold.release()
+
+
+def _store_fetched(
+    rt: Runtime,
+    job_id: str,
+    kind: str | None,
+    queue_s: float,
+    count: int,
+    outcomes: list[tuple[Item, bytes | FetchError, float]],
+) -> tuple[list[Handoff], bool]:
+    """Fetched bytes into the blob store, failures into the ledger; the hand-off to the transform stage."""
     # Fetching runs on the event loop, not on a core: counted under the "io" pseudo-slot.
     rt.metrics.observe_io("fetch", sum(seconds for _, _, seconds in outcomes), len(outcomes))
     blobs: dict[str, bytes] = {}  # item id -> fetched bytes
@@ -109,7 +130,7 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
             handoff.append(Handoff(item.id, item.src, seconds, queue_s))
     if blobs:
         rt.blobs.put_many(job_id, blobs, rt.settings.blob_ttl_s)
-    _, finished = rt.ledger.record(job_id, failures, progress={"fetched": len(items)})
+    _, finished = rt.ledger.record(job_id, failures, progress={"fetched": count})
     return handoff, finished
 
 
@@ -269,11 +290,15 @@ class _Batch:
                 for future in as_completed(list(self.pending), timeout=max(0.0, deadline - time.monotonic())):
                     self.on_done(future)
             except TimeoutError:
+                stuck = {}
                 for future, call in list(self.pending.items()):
-                    future.cancel()
+                    if not future.cancel():  # running: its child is stuck, and is killed below
+                        stuck[future] = call[0][1].get("generation")
                     for item, timings in call:
                         self.fail(item, ItemError("deadline", "the batch ran past its deadline"), timings)
                 self.pending.clear()
+                if stuck and (killed := self.rt.processes.abandon(stuck)):
+                    log.warning("killed stuck pool processes at the deadline", extra={"processes": killed})
 
 
 def _names(item: Handoff, ext: str) -> tuple[str, str, str, str]:

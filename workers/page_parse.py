@@ -27,6 +27,7 @@ from typing import Any
 
 from pipeline.core.html import parse_page
 from pipeline.core.urls import Scope, hostname_of, url_id
+from workers.processes import TRIM_AFTER_BYTES, trim_memory
 
 # Per (scope, kind): link -> its JSON member '["<id>","<link>"]' (as json.dumps writes it: the id is
 # hex, the link escaped by json's own ASCII string encoder), or "" when out of scope. Site-wide
@@ -107,4 +108,6 @@ def parse_for_crawl(
         found += ',"_words":' + _JSON.encode(info.top_words)  # (word, count) tuples: JSON arrays too
         parsed.append(ParsedPage(info.title, info.word_count, len(info.links), time.perf_counter() - started,
                                  os.getpid(), found))  # fmt: skip
+    if sum(len(body) for body, _, _ in pages) >= TRIM_AFTER_BYTES:
+        trim_memory()  # the trees and texts of big pages are freed by now: return their memory
     return parsed

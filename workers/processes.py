@@ -13,15 +13,21 @@ many threads notice) and callers resubmit, with a capped number of attempts.
 A resubmitted call runs ``isolated``: alone in a one-off child, so a crash there
 is that call's own and a poison item cannot use up an innocent neighbour's attempts.
 
+A child that is stuck (a blocking read, a decoder in an endless loop) is killed
+at the batch deadline (``abandon``): its pool is rebuilt like a broken one, so
+the slot serves the next items instead of being lost for ever.
+
 Test hook (off unless ``PIPELINE_TEST_CRASH_DIR`` is set): a child kills itself
 with SIGKILL when the bytes it is given contain ``CRASH_ALWAYS`` (every time) or
 ``CRASH_ONCE`` (the first time only, remembered as a file in that directory);
-each crash appends a line to ``crashes.log`` there. The fault-injection tests
-use it because no real input reliably segfaults Pillow.
+each crash appends a line to ``crashes.log`` there; it blocks for ever on
+``HANG``. The fault-injection tests use it because no real input reliably
+segfaults (or wedges) Pillow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import multiprocessing
@@ -33,6 +39,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from pipeline.outputs import open_log
 from workers import result_cache
 from workers.orphans import die_with_parent
 
@@ -53,8 +60,22 @@ def tune_malloc() -> None:
         pass
 
 
+TRIM_AFTER_BYTES = 16 * 2**20  # bodies this big just freed: hand the memory back (malloc_trim)
+
+
+def trim_memory() -> None:
+    """Return the heap's free memory to the system (glibc ``malloc_trim``; a no-op elsewhere).
+
+    After big pages, freed memory otherwise stays with the process (1 GB held by a
+    worker once a crawl met 30 MB pages): the next small pages would never reuse it all.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 CRASH_ALWAYS = b"PIPELINE-TEST-CRASH-ALWAYS"
 CRASH_ONCE = b"PIPELINE-TEST-CRASH-ONCE"
+HANG = b"PIPELINE-TEST-HANG"  # the child blocks (as in an open() of a FIFO or a hung NFS read)
 _crash_dir: str | None = None
 
 
@@ -74,7 +95,9 @@ def _with_crash_hook(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def crash_if_marked(data: bytes) -> None:
-    """In a pool child with the test hook on: die on marked bytes (a no-op otherwise)."""
+    """In a pool child with the test hook on: die (or hang) on marked bytes (a no-op otherwise)."""
+    if _crash_dir and HANG in data:
+        threading.Event().wait()  # for ever: only the pool's deadline kill ends it
     if _crash_dir and (CRASH_ALWAYS in data or CRASH_ONCE in data):
         digest = hashlib.sha256(data).hexdigest()[:16]
         first = True
@@ -84,8 +107,11 @@ def crash_if_marked(data: bytes) -> None:
             except FileExistsError:
                 first = False
         if first:
-            with open(os.path.join(_crash_dir, "crashes.log"), "a") as log:
-                log.write(digest + "\n")
+            log = open_log(os.path.join(_crash_dir, "crashes.log"), 0o644)
+            try:
+                os.write(log, (digest + "\n").encode())
+            finally:
+                os.close(log)
             os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -106,6 +132,7 @@ class ProcessPool:
         self._context.set_forkserver_preload(list(preload))
         self._lock = threading.Lock()
         self._slots: dict[int, int] = {}
+        self._one_offs: dict[Future[Any], ProcessPoolExecutor] = {}
         self.generation = 0
         self.rebuilds = 0
         self._executor = self._new_executor()
@@ -153,8 +180,41 @@ class ProcessPool:
         executor = ProcessPoolExecutor(1, mp_context=self._context, initializer=_child_init,
                                        initargs=(self.crash_dir, self.cache))  # fmt: skip
         future = executor.submit(*self._call(fn, args))
-        future.add_done_callback(lambda _: executor.shutdown(wait=False))
+        with self._lock:
+            self._one_offs[future] = executor
+        future.add_done_callback(self._one_off_done)
         return future
+
+    def _one_off_done(self, future: Future[Any]) -> None:
+        with self._lock:
+            executor = self._one_offs.pop(future, None)
+        if executor is not None:
+            executor.shutdown(wait=False)
+
+    def abandon(self, futures: dict[Future[Any], int | None]) -> int:
+        """Kill the children still running ``futures`` (future -> pool generation, None for a one-off).
+
+        Called at a batch's deadline: a call that has not returned by then is
+        stuck, and its child would hold a pool slot for ever. A pool child's
+        whole pool is replaced (its neighbours' calls see a broken pool and are
+        retried alone, as after a crash); a one-off child is killed alone.
+        Returns how many processes were killed.
+        """
+        killed = 0
+        for future, generation in futures.items():
+            if future.done():
+                continue
+            if generation is None:
+                with self._lock:
+                    executor = self._one_offs.get(future)
+                killed += _kill_children(executor) if executor is not None else 0
+                continue
+            with self._lock:
+                current = self._executor if generation == self.generation else None
+            if current is not None:
+                killed += _kill_children(current)
+                self.recover(generation)
+        return killed
 
     def recover(self, generation: int) -> None:
         """Replace the pool that broke in ``generation`` (no-op if already replaced)."""
@@ -193,3 +253,12 @@ class ProcessPool:
         with self._lock:
             executor = self._executor
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_children(executor: ProcessPoolExecutor) -> int:
+    """SIGKILL every child of ``executor`` (its table of processes has no public accessor)."""
+    processes = dict(getattr(executor, "_processes", None) or {})
+    for process in processes.values():
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()
+    return len(processes)

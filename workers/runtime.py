@@ -19,7 +19,8 @@ import redis.asyncio
 
 from pipeline import __version__
 from pipeline.config import Settings
-from pipeline.core.fetch import FetchLimits
+from pipeline.core.bodies import BodyBudget
+from pipeline.core.limits import FetchLimits
 from pipeline.core.ssrf import GuardedResolver, PinnedResolver
 from pipeline.frontier import Frontier
 from pipeline.ledger import Ledger
@@ -31,7 +32,7 @@ from workers.loop import EventLoopThread
 from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
 from workers.result_cache import CacheSettings
-from workers.robots_cache import RobotsCache
+from workers.robots_cache import RobotsCache, robots_limits
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"pipeline/{__version__} (+https://github.com/pipeline; image and crawl jobs)"
@@ -54,6 +55,7 @@ class Runtime:
     aredis: Any = None  # redis.asyncio client living on the event loop (crawl politeness, robots)
     acquire_script: Any = None
     robots: RobotsCache | None = None
+    bodies: BodyBudget = field(default_factory=lambda: BodyBudget(256 * 2**20, 50 * 2**20))
 
     @classmethod
     def start(cls, settings: Settings, redis_url: str, node: str, info: dict[str, Any]) -> Runtime:
@@ -102,7 +104,8 @@ class Runtime:
                       blobs, heartbeat, limits)  # fmt: skip
         runtime.aredis = aredis
         runtime.acquire_script = Gate.register(aredis)
-        runtime.robots = RobotsCache(session, aredis)
+        runtime.robots = RobotsCache(session, aredis, robots_limits(limits))
+        runtime.bodies = BodyBudget(settings.fetch_memory_bytes, settings.max_body_bytes)
         heartbeat.start()
         log.info("runtime started", extra={"node": node, "processes": processes.size})
         return runtime

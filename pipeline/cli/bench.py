@@ -45,3 +45,6 @@ def bench(what: str, options: tuple[str, ...]) -> int:
             "clone the repository and run `make bench` there"
         )
     return subprocess.call([sys.executable, "-m", "benchmarks", what, *options], cwd=CHECKOUT)
+
+
+COMMANDS = (bench,)

@@ -27,10 +27,11 @@ def cache(ctx: CliContext, clear: bool, as_json: bool) -> int:
         click.echo(json.dumps({**stats.to_json(), **({"removed": removed} if clear else {})}))
         return 0
     if removed is not None:
-        render.err.print(f"removed {removed} cached output(s)")
+        render.err.print(f"removed {render.counted(removed, 'cached output')}")
     cap = render.human_bytes(stats.max_total_bytes) if stats.max_total_bytes else "no cap"
     state = "off (PIPELINE_CACHE_TTL_S=0)" if stats.ttl_s <= 0 else f"each entry kept {_duration(stats.ttl_s)}"
-    render.out.print(f"result cache: {stats.entries} entries, {render.human_bytes(stats.bytes)} of {cap}; {state}")
+    entries = render.counted(stats.entries, "entry", "entries")
+    render.out.print(f"result cache: {entries}, {render.human_bytes(stats.bytes)} of {cap}; {state}")
     return 0
 
 

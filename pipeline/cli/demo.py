@@ -14,6 +14,7 @@ from pipeline.cli.waiting import finish
 from pipeline.cluster import LocalCluster
 from pipeline.config import available_cores
 from pipeline.kinds import job_document
+from pipeline.outputs import write_file
 
 
 def _sources(root: Path, served: Path, url_for: object, urls_file: Path) -> list[str]:
@@ -22,7 +23,7 @@ def _sources(root: Path, served: Path, url_for: object, urls_file: Path) -> list
     lines = ["# demo: images served over HTTP on loopback, plus two that must fail"]
     lines += [url_for(str(f.relative_to(root))) for f in sorted(served.rglob("*")) if f.is_file()]  # type: ignore[operator]
     lines += [url_for("status/404"), url_for("not-image.jpg")]  # type: ignore[operator]
-    urls_file.write_text("\n".join(lines) + "\n")
+    write_file(urls_file, ("\n".join(lines) + "\n").encode())
     return [str(f) for f in folders if f != served] + [str(urls_file)]
 
 
@@ -53,10 +54,11 @@ def demo(
     from pipeline.producer import Producer
 
     settings = ctx.settings
-    home = settings.state_dir / "demo"
+    home = settings.state_path("demo")
     render.err.print(f"[bold]1/5[/] demo images in {home / 'images'} ...")
     demo_set = generate_demo_images(home / "images", count)
-    cluster = LocalCluster(settings, log_dir=home / "logs", private_dir=home / "redis", record_state=False)
+    cluster = LocalCluster(settings, log_dir=home / "logs", private_dir=home / "redis", record_state=False,
+                           die_with_parent=True)  # fmt: skip
     served = sorted(p for p in demo_set.root.iterdir() if p.is_dir())[-1]
     docs: dict[str, dict[str, Any]] = {}
     with StaticServer(demo_set.root) as server:
@@ -98,3 +100,6 @@ def _with_failures(ctx: CliContext, job_id: str) -> dict[str, Any]:
     doc = job_document(ctx.ledger, job_id)
     doc["failed_items"] = [r.to_json() for r in ctx.ledger.results(job_id, failed_only=True)]
     return doc
+
+
+COMMANDS = (demo,)

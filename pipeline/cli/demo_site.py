@@ -61,3 +61,6 @@ def demo_site(port: int, pages: int, seed: int) -> int:
             signal.signal(sig, handler)
         site.stop()
     return 0
+
+
+COMMANDS = (demo_site,)

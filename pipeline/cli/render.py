@@ -26,6 +26,11 @@ out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 output``, ``2 outputs``: a count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def human_bytes(count: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if abs(count) < 1024 or unit == "GB":
@@ -50,7 +55,9 @@ def report(doc: Mapping[str, Any]) -> None:
     for reason, count in doc["failures"].items():
         table.add_row("", f"  {reason}: {count}")
     if doc.get("cache_hits"):
-        table.add_row("cache", f"{doc['cache_hits']} outputs reused from the result cache (not transformed again)")
+        table.add_row(
+            "cache", f"{counted(doc['cache_hits'], 'output')} reused from the result cache (not transformed again)"
+        )
     table.add_row("bytes", f"{human_bytes(doc['bytes_in'])} in, {human_bytes(doc['bytes_out'])} out")
     table.add_row("elapsed", f"{doc['elapsed_s']:.2f} s ({doc['items_per_s']:.1f} items/s)")
     timings = doc["timings"]
@@ -92,11 +99,12 @@ def jobs_table(metas: Iterable[JobMeta], counts: Callable[[str], tuple[int, int]
 
 
 def workers_table(workers: Iterable[Mapping[str, Any]]) -> None:
-    table = Table("worker", "host", "pid", "procs", "threads", "queues", "items per slot")
+    # `concurrency` is Celery's task threads; `threads` (as in `workers --json`) the blocking-I/O pool.
+    table = Table("worker", "host", "pid", "procs", "task threads", "io threads", "queues", "items per slot")
     for worker in workers:
         per_slot = "  ".join(f"#{s['slot']}:{s['items']}" for s in worker.get("slots", []))
         table.add_row(str(worker["name"]), str(worker.get("host")), str(worker.get("pid")),
-                      str(worker.get("processes")), str(worker.get("concurrency")),
+                      str(worker.get("processes")), str(worker.get("concurrency")), str(worker.get("threads")),
                       ",".join(q.removeprefix("pipeline.") for q in worker.get("queues", [])), per_slot)  # fmt: skip
     out.print(table)
 

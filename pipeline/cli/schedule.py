@@ -256,7 +256,10 @@ def scheduler(ctx: CliContext, name: str | None) -> int:
         stop.set()
 
     def on_ready(active: int, paused: int) -> None:
-        click.echo(f"scheduler {owner} ready: {active} schedules, {paused} paused, redis {redact(url)}", err=True)
+        click.echo(
+            f"scheduler {owner} ready: {render.counted(active, 'schedule')}, {paused} paused, redis {redact(url)}",
+            err=True,
+        )
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -14,7 +14,7 @@ from pipeline.core.errors import UsageError
 from pipeline.kinds import JobSpec
 
 SPEC_HINT = "expected KIND and its arguments, e.g. `images ./photos --ops thumbnail:256`"
-COMMANDS = (submit_images.command, submit_crawl.command)
+KIND_COMMANDS = (submit_images.command, submit_crawl.command)
 
 
 @click.group()
@@ -22,7 +22,7 @@ def submit() -> None:
     """Submit a job (prints its id at once; --wait to follow it)."""
 
 
-for _command in COMMANDS:
+for _command in KIND_COMMANDS:
     submit.add_command(_command)
 
 

@@ -3,7 +3,7 @@
 ``fetch_url`` runs on the worker's event loop with the worker's one session.
 Every way a fetch can go wrong ends as a ``FetchError`` whose reason goes into
 the report: ``http_404``, ``http_500``, ``timeout``, ``too_large``,
-``connection_error``, ``unsupported_scheme``, ``invalid_url``, ``not_found``.
+``dns_error``, ``connection_error``, ``unsupported_scheme``, ``invalid_url``, ``not_found``.
 """
 
 from __future__ import annotations
@@ -24,25 +24,14 @@ from urllib.parse import urljoin
 import aiohttp
 from yarl import URL
 
+from pipeline.core.bodies import LARGE_BYTES, current_hold
 from pipeline.core.errors import FetchError
+from pipeline.core.limits import FetchLimits
 from pipeline.core.ssrf import current_policy
 from pipeline.core.urls import normalize
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class FetchLimits:
-    """Per-request limits; the defaults are what `pipeline` ships with."""
-
-    timeout_s: float = 30.0
-    connect_timeout_s: float = 10.0
-    retries: int = 2
-    max_body_bytes: int = 50 * 2**20
-    backoff_s: float = 0.25
-    max_backoff_s: float = 10.0
-    max_redirects: int = 10
 
 
 @dataclass(frozen=True)
@@ -87,14 +76,27 @@ def check_url(url: str) -> URL:
     return parsed
 
 
-async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
+async def _read_capped(response: aiohttp.ClientResponse, cap: int, truncate: bool = False) -> bytes:
+    """The body, decompressed, up to ``cap`` bytes: past it ``too_large``, or (``truncate``) the first ``cap``.
+
+    A body past ``LARGE_BYTES`` first takes a slot of the worker's body budget
+    (``pipeline.core.bodies``), if the request carries one; its owner releases it.
+    """
     declared = response.content_length
-    if declared is not None and declared > cap:
+    if declared is not None and declared > cap and not truncate:
         raise FetchError("too_large", f"Content-Length {declared} exceeds the cap of {cap} bytes")
+    hold = current_hold.get()
+    if hold is not None and declared is not None and declared > LARGE_BYTES:
+        await hold.take()
     body = bytearray()
     async for chunk in response.content.iter_chunked(_CHUNK):
         body += chunk  # decompressed bytes: a gzip bomb hits the cap too
+        if hold is not None and len(body) > LARGE_BYTES and not hold.taken:
+            await hold.take()
         if len(body) > cap:
+            if truncate:
+                del body[cap:]
+                break
             raise FetchError("too_large", f"body exceeds the cap of {cap} bytes")
     return bytes(body)
 
@@ -123,7 +125,7 @@ async def _hop(
         if response.status >= 400:
             retry_after = _retry_after(response.headers.get("Retry-After"), limits.max_backoff_s)
             raise _HTTPStatus(response.status, retry_after)
-        data = await _read_capped(response, limits.max_body_bytes)
+        data = await _read_capped(response, limits.max_body_bytes, limits.truncate_body)
         return None, data, response.content_type, response.charset
 
 
@@ -175,6 +177,8 @@ async def fetch_url(
             raise FetchError("invalid_url", f"{url}: {exc}") from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
             error = FetchError("bad_response", f"{url}: {exc}")
+        except aiohttp.ClientConnectorDNSError as exc:
+            error = FetchError("dns_error", f"{url}: cannot resolve {exc.host}: {exc.os_error or exc}")
         except aiohttp.ClientConnectorError as exc:
             error = FetchError("connection_error", f"{url}: {exc.os_error or exc}")
         except aiohttp.ClientError as exc:
@@ -190,17 +194,23 @@ def read_file(path: str, max_bytes: int) -> bytes:
     Plain os calls: one open, one fstat, one read for a regular file. The
     pathlib version (is_dir, open, a buffered reader) made 9 system calls and
     cost a 16x16 PNG 19 us of its ~200; this makes 4.
+
+    Only regular files are read. The open is non-blocking, so a named pipe (or a
+    device) in a source folder cannot wedge the pool child that opens it: it is
+    refused as ``not_a_file`` before a byte is read.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
             info = os.fstat(fd)
             if stat.S_ISDIR(info.st_mode):
                 raise IsADirectoryError(path)
+            if not stat.S_ISREG(info.st_mode):
+                raise FetchError("not_a_file", f"{path} is {_file_kind(info.st_mode)}, not a regular file")
             size = info.st_size
             if size > max_bytes:
                 raise FetchError("too_large", f"{path} is {size} bytes; the cap is {max_bytes}")
-            data = _read_capped_fd(fd, size, stat.S_ISREG(info.st_mode), max_bytes)
+            data = _read_capped_fd(fd, size, True, max_bytes)
         finally:
             os.close(fd)
     except FileNotFoundError:
@@ -216,13 +226,23 @@ def read_file(path: str, max_bytes: int) -> bytes:
     return data
 
 
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
 def _read_capped_fd(fd: int, size: int, regular: bool, max_bytes: int) -> bytes:
     """The file's bytes, up to ``max_bytes + 1``: one read when a regular file holds what its stat said.
 
     Asks for what the file holds (+1 to notice growth), never for the whole cap:
     read(max_bytes) would allocate 50 MB for every file (measured: ~100 page
-    faults each). Anything else (a file that grew or shrank, /proc, a pipe) is
-    read in chunks until its end or past the cap.
+    faults each). Anything else (a file that grew or shrank, /proc) is read in
+    chunks until its end or past the cap.
     """
     data = os.read(fd, size + 1 if size else _CHUNK)
     if regular and len(data) == size:  # a regular file reads short only at its end

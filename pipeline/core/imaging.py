@@ -17,17 +17,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pillow_heif
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from pipeline.core import vector
 from pipeline.core.errors import ImageError
+from pipeline.core.limits import DEFAULT_MAX_PIXELS
 from pipeline.core.ops import Op
 
-# Decoders we let near untrusted bytes; anything else is `unsupported_format`.
-INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF")
-DEFAULT_MAX_PIXELS = 64_000_000
+# HEIC/HEIF (every iPhone photo) through libheif, as a Pillow plugin (format "HEIF").
+pillow_heif.register_heif_opener()
+
+# Decoders we let near untrusted bytes; anything else is `unsupported_format`. SVG is not a
+# Pillow format: ``pipeline.core.vector`` rasterises it first.
+INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF", "HEIF")
 _PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
-# ISO-BMFF brands of HEIF images, which Pillow cannot decode without a plugin.
-_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"}
+# Image formats recognised by their first bytes that no decoder here reads: `unsupported_format`,
+# not `not_an_image` (JPEG XL, both containers).
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+_UNSUPPORTED_SIGNATURES = {b"\xff\x0a": "JPEG XL", b"\x00\x00\x00\x0cJXL \r\n\x87\n": "JPEG XL"}
 _EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 _SHRINKING = ("thumbnail", "resize")
 # Where Pillow's ``getexif`` looks for an Orientation (besides a TIFF's own tags):
@@ -140,9 +148,11 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         if _is_cut_short(data):
             raise ImageError("truncated", "the file ends before its image header does") from None
         if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-            raise ImageError(
-                "unsupported_format", "HEIC/HEIF (iPhone photos) is not supported: convert to JPEG first"
-            ) from None
+            raise ImageError("corrupt_image", "a HEIC/HEIF file libheif cannot decode") from None
+        named = next((name for magic, name in _UNSUPPORTED_SIGNATURES.items() if data.startswith(magic)), None)
+        if named is not None:
+            allowed = ", ".join(INPUT_FORMATS)
+            raise ImageError("unsupported_format", f"{named} is not accepted (allowed: {allowed}, SVG)") from None
         raise ImageError("not_an_image", "the bytes are not an image Pillow recognises") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _bomb(exc, max_pixels) from None
@@ -279,8 +289,12 @@ def transform_image(data: bytes, plan_json: dict[str, Any]) -> TransformOutput:
 
 def _transform(data: bytes, plan: TransformPlan, started: float) -> TransformOutput:
     """The transform proper, with Pillow's pixel cap set to the plan's and its bomb warning an error."""
-    image = _open(data, plan.max_pixels)
-    input_format, input_size = str(image.format), image.size
+    if vector.looks_like_svg(data):
+        image, input_size = vector.rasterize(data, plan.ops, plan.max_pixels)
+        input_format = "SVG"
+    else:
+        image = _open(data, plan.max_pixels)
+        input_format, input_size = str(image.format), image.size
     icc = image.info.get("icc_profile")
     try:
         _draft(image, plan.ops)

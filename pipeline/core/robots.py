@@ -3,8 +3,12 @@
 Protego parses and matches (longest match wins, Allow beats Disallow on a
 tie, ``*`` and ``$``); fetching is ours, and so is what the RFC says a status
 code means (section 2.3.1): 2xx = the rules; 4xx = "unavailable", crawl
-anything; 5xx or no answer at all = "unreachable", crawl nothing. Only the
-first 500 KiB are parsed.
+anything; 5xx or no answer at all = "unreachable", crawl nothing. An
+unreachable robots.txt keeps *why* (``reason``: ``http_503``, ``timeout``,
+``dns_error``, ``connection_error``... and a ``detail``), so the pages it
+refuses report what happened rather than a bare "disallowed". At least the
+first 500 KiB are parsed (section 2.5): a longer file is cut at its last whole
+line within that, never refused.
 """
 
 from __future__ import annotations
@@ -21,21 +25,34 @@ class RobotsRules:
     text: str = ""
     allow_all: bool = False
     disallow_all: bool = False
+    reason: str = ""  # why an unreachable robots.txt disallows everything (a failure reason)
+    detail: str = ""
 
     @classmethod
-    def from_response(cls, status: int | None, body: bytes = b"") -> RobotsRules:
-        if status is None or status >= 500:
-            return cls(disallow_all=True)
+    def from_response(cls, status: int | None, body: bytes = b"", detail: str = "") -> RobotsRules:
+        if status is None:
+            return cls(disallow_all=True, reason="connection_error", detail=detail)
+        if status >= 500:
+            return cls(disallow_all=True, reason=f"http_{status}", detail=detail or f"answered HTTP {status}")
         if status >= 400:
             return cls(allow_all=True)
-        return cls(text=body[:PARSE_LIMIT].decode("utf-8", errors="replace"))
+        if len(body) > PARSE_LIMIT:  # cut at the last whole line: half a rule could mean another rule
+            head = body[:PARSE_LIMIT]
+            body = head[: head.rfind(b"\n") + 1] or head
+        return cls(text=body.decode("utf-8", errors="replace"))
+
+    @classmethod
+    def unreachable(cls, reason: str, detail: str) -> RobotsRules:
+        """No answer at all (``timeout``, ``dns_error``, ``connection_error``...): disallow, saying why."""
+        return cls(disallow_all=True, reason=reason, detail=detail)
 
     def to_json(self) -> list[object]:
-        return [self.text, self.allow_all, self.disallow_all]
+        return [self.text, self.allow_all, self.disallow_all, self.reason, self.detail]
 
     @classmethod
     def from_json(cls, raw: list[object]) -> RobotsRules:
-        return cls(str(raw[0]), bool(raw[1]), bool(raw[2]))
+        reason, detail = (str(raw[3]), str(raw[4])) if len(raw) >= 5 else ("", "")
+        return cls(str(raw[0]), bool(raw[1]), bool(raw[2]), reason, detail)
 
     def allows(self, url: str, agent: str) -> bool:
         if self.allow_all:

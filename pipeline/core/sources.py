@@ -17,12 +17,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.core.errors import SourceError
+from pipeline.core.urls import normalize
 
-# HEIC/HEIF are listed although they cannot be decoded: a phone's photo folder then reports
-# each one as `unsupported_format` instead of silently leaving it out.
+# Every name that looks like an image is taken from a folder or a pattern: the ones decoded
+# (JPEG, PNG, WebP, GIF, BMP, TIFF, MPO, AVIF, HEIC/HEIF, SVG) and the ones that are not
+# (raw camera files, PSD, JPEG XL, ICO...), which each fail as `unsupported_format` in the
+# report instead of silently vanishing from the job.
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo", ".avif", ".heic", ".heif"}
-)
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".pjpeg", ".pjp", ".png", ".apng", ".webp", ".gif", ".bmp", ".dib",
+     ".tif", ".tiff", ".mpo", ".avif", ".avifs", ".heic", ".heif", ".heics", ".heifs", ".hif", ".svg", ".svgz",
+     ".jxl", ".jp2", ".j2k", ".jpx", ".ico", ".cur", ".icns", ".psd", ".tga", ".pcx", ".ppm", ".pgm", ".pbm",
+     ".pnm", ".qoi", ".dds", ".xbm", ".eps", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf",
+     ".srw", ".pef", ".raw"}
+)  # fmt: skip
 URL_LIST_EXTENSIONS = frozenset({".txt", ".urls", ".list", ".lst"})
 _GLOB_CHARS = frozenset("*?[")
 
@@ -36,7 +43,10 @@ class Item:
 
     @classmethod
     def of(cls, src: str) -> Item:
-        return cls(hashlib.sha1(src.encode(), usedforsecurity=False).hexdigest()[:16], src)
+        """The item for ``src``; a URL's id is that of its canonical form (``pipeline.core.urls``), so
+        ``http://h/a.jpg``, ``http://h/a.jpg#x`` and ``http://h/./a.jpg`` are one item, fetched once."""
+        key = (normalize(src) or src) if "://" in src else src
+        return cls(hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:16], src)
 
     def to_json(self) -> list[str]:
         return [self.id, self.src]
@@ -55,6 +65,12 @@ def _is_url(text: str) -> bool:
 
 
 def _walk(directory: Path) -> Iterator[str]:
+    """Image-looking names under ``directory`` (hidden ones aside), in order.
+
+    Names only: nothing is opened here. A named pipe, socket or device with an
+    image's name is kept too, so the job reports it (``not_a_file``: the worker
+    refuses it without blocking) rather than dropping it without a word.
+    """
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         # The folder is resolved once; a file only when it is a symlink (the same paths as
@@ -93,6 +109,8 @@ def _expand_one(arg: str) -> Iterator[str]:
             yield from _url_list(path)
         else:
             yield str(path.resolve())
+    elif path.exists():  # a named pipe, socket or device: never opened here (a pipe would block)
+        raise SourceError(f"{arg!r} is not a regular file, folder or URL (a named pipe, socket or device?)")
     elif _GLOB_CHARS & set(arg):
         matches = sorted(glob.glob(str(path), recursive=True))
         if not matches:

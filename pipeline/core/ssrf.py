@@ -13,7 +13,6 @@ worker, and each request's task carries its own job's policy into the resolver.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import socket
 from collections.abc import Mapping
@@ -24,7 +23,10 @@ from typing import Any
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from pipeline.core.errors import ConfigError, FetchError
+from pipeline.core.errors import FetchError
+from pipeline.core.pins import literal_address, parse_pins
+
+__all__ = ["AddressPolicy", "GuardedResolver", "PinnedResolver", "is_public", "literal_address", "parse_pins"]
 
 
 def is_public(address: str) -> bool:
@@ -36,26 +38,6 @@ def is_public(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
-
-
-@functools.lru_cache(maxsize=4096)
-def literal_address(host: str) -> str | None:
-    """The address an IP-literal host denotes, in canonical form; None for a name.
-
-    Cached: it runs on every request's every hop, a crawl asks about the same
-    few hosts thousands of times, and a name costs ``ip_address`` a raised ValueError.
-    """
-    bare = host.strip("[]").split("%", 1)[0]
-    try:
-        return str(ipaddress.ip_address(bare))
-    except ValueError:
-        pass
-    if bare and all(c in "0123456789abcdefxABCDEFX." for c in bare) and any(c.isdigit() for c in bare):
-        try:
-            return socket.inet_ntoa(socket.inet_aton(bare))
-        except OSError:
-            return None
-    return None
 
 
 @dataclass(frozen=True)
@@ -107,30 +89,8 @@ class GuardedResolver(AbstractResolver):
         return getattr(self._inner, name)
 
 
-def parse_pins(text: str | None) -> dict[str, str]:
-    """``"name=address,name2=address2"`` -> {name: address}, like curl's ``--resolve``.
-
-    Pins let a crawl reach a host by a name DNS does not (yet) give, e.g. a
-    staging server under its production name. They change what a name
-    resolves to, never the policy: a pinned name is still checked on the
-    address it is pinned to.
-    """
-    pins: dict[str, str] = {}
-    for entry in filter(None, (part.strip() for part in (text or "").split(","))):
-        name, sep, address = entry.partition("=")
-        name, address = name.strip().lower().rstrip("."), address.strip().strip("[]")
-        try:
-            canonical = str(ipaddress.ip_address(address))
-        except ValueError:
-            canonical = ""
-        if not sep or not name or not canonical or literal_address(name) is not None:
-            raise ConfigError(f"PIPELINE_RESOLVE entry {entry!r} is not NAME=ADDRESS (e.g. docs.example.org=10.0.0.5)")
-        pins[name] = canonical
-    return pins
-
-
 class PinnedResolver(AbstractResolver):
-    """Answer pinned names from a fixed table and pass every other name to ``inner``."""
+    """Answer pinned names from a fixed table and pass every other name to ``inner`` (but ``.invalid``)."""
 
     def __init__(self, pins: Mapping[str, str], inner: AbstractResolver | None = None) -> None:
         self._pins = {name.lower(): address for name, address in pins.items()}
@@ -139,8 +99,12 @@ class PinnedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        address = self._pins.get(host.lower().rstrip("."))
+        name = host.lower().rstrip(".")
+        address = self._pins.get(name)
         if address is None:
+            if name == "invalid" or name.endswith(".invalid"):
+                # RFC 6761 section 6.4: never resolves, and resolvers say so at once, without asking DNS.
+                raise OSError(socket.EAI_NONAME, f"{host} does not exist (.invalid never resolves, RFC 6761)")
             return await self._inner.resolve(host, port, family)
         pinned_family = socket.AF_INET6 if ":" in address else socket.AF_INET
         return [

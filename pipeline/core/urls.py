@@ -1,20 +1,28 @@
 """URL normalisation and crawl scope.
 
-Two spellings of one page must become one string, or the seen-set fetches it
-twice: scheme and host are lowercased, default ports dropped, the fragment
-dropped, ``.``/``..`` segments resolved, an empty path becomes ``/``. The
-query is kept as written (its order can matter to the server).
+Two spellings of one resource must become one string, or the seen-set fetches it
+twice: scheme and host are lowercased, the host IDNA-encoded as browsers do
+(``Bücher.example`` is ``xn--bcher-kva.example``), default ports dropped, the
+fragment dropped, ``.``/``..`` segments resolved, an empty path becomes ``/``;
+the query keeps its order (it can matter to the server). Percent-encoding is
+normalised the way the fetch itself will send it: aiohttp requotes every URL
+through yarl, so path and query are requoted by yarl here too (escapes of
+unreserved characters decoded, ``/a%7eb`` is ``/a~b``; other escapes' hex in
+upper case; non-ASCII as UTF-8 escapes, ``/€`` is ``/%E2%82%AC``; characters a
+URL cannot hold escaped). Two links are one item exactly when they are one request.
 
 Speed: a crawl normalises every link of every page in a pool child, and most
 of them are the same site-wide menu links again. So the canonical form of an
 absolute URL is cached (bounded), and the common link shapes (absolute
 ``http(s)://``, ``//host``, ``/path``, ``#frag``, a plain relative path, with
 leading ``./`` or ``../``) are joined to the page's URL with string operations
-that give exactly what ``urljoin`` would, and canonicalised the same way;
-anything unusual takes the original ``urljoin`` + ``urlsplit`` road
-(``_slow_canonical``), which remains the definition. ``Scope.allows`` reads
-the host of a normalised URL with one regular expression. The unit tests
-(``test_parse_fast_paths``) check that both roads agree on many odd spellings.
+that give exactly what ``urljoin`` would, and canonicalised the same way when
+host, path and query hold only characters no normalisation changes (``_PLAIN``:
+no escapes, nothing to escape); anything unusual takes the original ``urljoin`` +
+``urlsplit`` + yarl road (``_slow_canonical``), which remains the definition.
+``Scope.allows`` reads the host of a normalised URL with one regular expression.
+The unit tests (``test_parse_fast_paths``) check that both roads agree on many
+odd spellings.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urljoin, urlparse, urlsplit, urlunparse, urlunsplit
 
+from yarl import URL
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Bounds of the canonical-form cache: entries, and the longest URL worth caching (a
@@ -35,9 +45,14 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 CANONICAL_CACHE_SIZE = 32768
 CANONICAL_CACHE_MAX_LEN = 512
 
-# A netloc the string fast road can read: ASCII host (no userinfo, no IPv6 brackets), digit port.
-_SIMPLE_NETLOC = re.compile(r"([A-Za-z0-9._~%!$&'()*+,=-]+)(?::([0-9]*))?", re.ASCII)
-_NETLOC_END = re.compile(r"[/?#]")
+# A path and query yarl leaves as they are: no escape to normalise, nothing to escape.
+_PLAIN_CHARS = r"A-Za-z0-9\-._~!$&'()*+,;=:@/?"
+_PLAIN = re.compile(f"[{_PLAIN_CHARS}]*", re.ASCII)
+# What the string fast road reads: scheme://host[:port], a plain ASCII host name (no userinfo, no IPv6
+# brackets, no escapes) and digit port; then a plain path and query; then any fragment without tabs or newlines.
+_FAST_URL = re.compile(
+    rf"([A-Za-z]{{4,5}})://([A-Za-z0-9._-]+)(?::([0-9]*))?([/?][{_PLAIN_CHARS}]*)?(?:#[^\t\n\r]*)?", re.ASCII
+)
 # A base URL whose parts can be read without urlparse: lowercase http(s), a plain ASCII netloc,
 # no ';params', no characters urllib deletes.
 _SIMPLE_BASE = re.compile(
@@ -62,54 +77,69 @@ def _resolve_dots(path: str) -> str:
     return path
 
 
+def _idna_host(host: str) -> str | None:
+    """A lowercased host name as a connection will use it: non-ASCII names IDNA-encoded by yarl
+    (UTS #46, as browsers), None if they cannot be."""
+    if host.isascii():
+        return host
+    try:
+        return URL.build(scheme="http", host=host).raw_host
+    except (ValueError, UnicodeError):
+        return None
+
+
+def _requote(path: str, query: str) -> tuple[str, str]:
+    """``path`` and ``query`` requoted as aiohttp will send them (yarl's requoting), dots left alone.
+
+    As a relative reference (``.`` + path) yarl requotes without resolving dot
+    segments; ``_resolve_dots`` does that after, on the decoded escapes.
+    """
+    if _PLAIN.fullmatch(path) and _PLAIN.fullmatch(query):
+        return path, query
+    try:
+        relative = URL("." + path + ("?" + query if query else ""))
+    except ValueError:
+        return path, query
+    return relative.raw_path[1:], relative.raw_query_string
+
+
 def _slow_canonical(joined: str) -> str | None:
-    """The canonical form of an absolute URL by ``urlsplit``: the definition the fast road must match."""
+    """The canonical form of an absolute URL by ``urlsplit`` and yarl: the definition the fast road must match."""
     try:
         parts = urlsplit(joined)
         port = parts.port
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower().rstrip(".")
+    host = _idna_host((parts.hostname or "").lower().rstrip("."))
     if scheme not in _DEFAULT_PORTS or not host:
         return None
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, _resolve_dots(parts.path or "/"), parts.query, ""))
+    path, query = _requote(parts.path, parts.query)
+    return urlunsplit((scheme, netloc, _resolve_dots(path or "/"), query, ""))
 
 
 def _fast_canonical(joined: str) -> str | None:
     """``_slow_canonical`` by string operations for the usual ``http(s)://host[:port]/...`` shape.
 
-    Falls back to ``_slow_canonical`` for whatever it does not model (IPv6,
-    userinfo, non-ASCII hosts, odd schemes or characters).
+    One regular expression reads the whole URL; it falls back to ``_slow_canonical``
+    for whatever it does not model (IPv6, userinfo, non-ASCII hosts, escapes, odd
+    schemes or characters: tabs and newlines, which ``urlsplit`` deletes anywhere).
     """
-    colon = joined.find(":")
-    scheme = joined[:colon].lower()
-    if (
-        colon not in (4, 5)
-        or scheme not in _DEFAULT_PORTS
-        or not joined.startswith("//", colon + 1)
-        or not joined[:colon].isascii()
-        or "\t" in joined
-        or "\n" in joined
-        or "\r" in joined
-    ):
+    match = _FAST_URL.fullmatch(joined)
+    if match is None:
         return _slow_canonical(joined)
-    start = colon + 3
-    end_match = _NETLOC_END.search(joined, start)
-    end = end_match.start() if end_match else len(joined)
-    netloc = _SIMPLE_NETLOC.fullmatch(joined, start, end)
-    if netloc is None:
+    scheme, host, port_text, rest = match.group(1, 2, 3, 4)
+    scheme = scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
         return _slow_canonical(joined)
-    host = netloc.group(1).lower().rstrip(".")
-    port_text = netloc.group(2)
+    host = host.lower().rstrip(".")
     port = int(port_text) if port_text else None  # ':' with no digits means no port, as in urlsplit
     if not host or (port is not None and port > 65535):
         return None
-    rest = joined[end:].partition("#")[0]
-    path, _, query = rest.partition("?")
+    path, _, query = (rest or "").partition("?")
     netloc_text = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     path = _resolve_dots(path or "/")
     return f"{scheme}://{netloc_text}{path}?{query}" if query else f"{scheme}://{netloc_text}{path}"
@@ -293,9 +323,10 @@ class Scope:
 
     @classmethod
     def of(cls, seeds: Iterable[str], allow_domains: Iterable[str] = ()) -> Scope:
+        domains = (_idna_host(d.lower().strip(".")) for d in allow_domains if d.strip("."))
         return cls(
-            frozenset((urlsplit(seed).hostname or "").lower() for seed in seeds),
-            frozenset(d.lower().strip(".") for d in allow_domains if d.strip(".")),
+            frozenset(hostname_of(normalize(seed) or seed) for seed in seeds),
+            frozenset(d for d in domains if d),
         )
 
     def allows(self, url: str) -> bool:

@@ -34,6 +34,9 @@ class SchedulerProcess(ChildProcess):
             time.sleep(0.05)
 
 
-def start_scheduler(redis_url: str, name: str, *, log_path: Path | None = None) -> SchedulerProcess:
-    process = spawn(scheduler_command(name), {"PIPELINE_REDIS_URL": redis_url}, log_path)
+def start_scheduler(
+    redis_url: str, name: str, *, log_path: Path | None = None, die_with_parent: bool = False
+) -> SchedulerProcess:
+    process = spawn(scheduler_command(name), {"PIPELINE_REDIS_URL": redis_url}, log_path,
+                    die_with_parent=die_with_parent)  # fmt: skip
     return SchedulerProcess(name, process, log_path)

@@ -282,7 +282,7 @@ def test_a_directory_without_images_exits_2_before_any_redis_lookup(
 ) -> None:
     (tmp_path / "empty").mkdir()
     proc = run_cli("submit", "images", str(tmp_path / "empty"), env=no_redis_env)
-    # ImageJobRequest.validate peeks at each source's first item but ignores that none has any;
+    # ImagesKind.resolve peeks at each source's first item but ignores that none has any;
     # "no images found" is only raised in Producer.submit_images, after the Redis URL is resolved.
     assert proc.returncode == 2, describe(proc)
     lines = stderr_lines(proc)

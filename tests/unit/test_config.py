@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.core.errors import ConfigError
-from pipeline.core.imaging import DEFAULT_MAX_PIXELS
+from pipeline.core.limits import DEFAULT_MAX_PIXELS
 
 
 @pytest.fixture(autouse=True)
@@ -83,6 +83,14 @@ def test_explicit_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyP
         ("PIPELINE_BLOB_TTL_S", "5"),
         ("PIPELINE_LOG_FORMAT", "xml"),
         ("PIPELINE_VISIBILITY_TIMEOUT_S", "soon"),
+        ("PIPELINE_REDIS_URL", "notaurl"),
+        ("PIPELINE_REDIS_URL", "http://db:6379/0"),
+        ("PIPELINE_REDIS_URL", "redis://db:99999/0"),
+        ("PIPELINE_REDIS_URL", "redis://db:6379/zero"),
+        ("PIPELINE_REDIS_URL", "redis:///0"),
+        ("PIPELINE_REDIS_URL", "unix://"),
+        ("PIPELINE_LOG_LEVEL", "bogus"),
+        ("PIPELINE_LOG_LEVEL", "10"),
     ],
 )
 def test_an_invalid_value_is_a_config_error_naming_the_variable(
@@ -159,3 +167,38 @@ def test_settings_are_immutable() -> None:
     settings = Settings.load()
     with pytest.raises(ValueError, match="frozen"):
         settings.batch_size = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://db:6379/2", "redis://:secret@db/0", "rediss://user:pw@db.example.org:6380", "unix:///run/r.sock"]
+)
+def test_every_redis_url_redis_py_understands_is_accepted_as_written(url: str) -> None:
+    assert Settings.load(redis_url=url).redis_url == url
+
+
+def test_a_bad_redis_url_is_refused_without_repeating_its_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.load(redis_url="redis://:hunter2@db:notaport/0")
+    assert "hunter2" not in caught.value.message
+    assert "PIPELINE_REDIS_URL" in caught.value.message
+
+
+@pytest.mark.parametrize(("given", "level"), [("debug", "DEBUG"), (" Warning ", "WARNING"), ("ERROR", "ERROR")])
+def test_a_log_level_is_one_of_the_logging_levels_in_any_case(given: str, level: str) -> None:
+    assert Settings.load(log_level=given).log_level == level
+
+
+def test_a_state_folder_is_created_under_home(tmp_path: Path) -> None:
+    settings = Settings.load(home=tmp_path / "state")
+    assert settings.state_path("logs") == tmp_path / "state" / "logs"
+    assert (tmp_path / "state" / "logs").is_dir()
+
+
+@pytest.mark.parametrize("home", ["/proc/nope", "a-file"])
+def test_an_unusable_home_is_a_config_error_naming_pipeline_home(tmp_path: Path, home: str) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    settings = Settings.load(home=tmp_path / home if home == "a-file" else Path(home))
+    with pytest.raises(ConfigError) as caught:
+        settings.state_path("logs")
+    assert caught.value.message.startswith("PIPELINE_HOME=")
+    assert caught.value.exit_code == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.core.html import parse_page, pick_from_srcset
-from pipeline.core.robots import RobotsRules
+from pipeline.core.robots import PARSE_LIMIT, RobotsRules
 from pipeline.core.urls import Scope, normalize
 from tests import reference_crawler as reference
 
@@ -76,6 +76,26 @@ def test_robots_txt_status_codes_mean_what_rfc_9309_says(status: int | None, all
     assert RobotsRules.from_response(status).allows("http://h/any", "pipeline") is allowed
 
 
+def test_an_unreachable_robots_txt_disallows_all_and_keeps_why() -> None:
+    rules = RobotsRules.unreachable("timeout", "no answer within 10 s")
+    assert not rules.allows("http://h/", "pipeline")
+    assert (rules.reason, rules.detail) == ("timeout", "no answer within 10 s")
+    assert RobotsRules.from_response(503).reason == "http_503"
+    assert RobotsRules.from_json(rules.to_json()) == rules
+
+
+def test_cached_robots_rules_of_the_previous_format_still_load() -> None:
+    assert RobotsRules.from_json(["", False, True]) == RobotsRules(disallow_all=True)
+
+
+def test_a_robots_txt_longer_than_the_parse_limit_is_cut_at_its_last_whole_line() -> None:
+    line = b"Disallow: /private/area\n"
+    body = b"User-agent: *\n" + line * (PARSE_LIMIT // len(line) + 10)
+    text = RobotsRules.from_response(200, body).text
+    assert len(text) <= PARSE_LIMIT and text.endswith("/private/area\n")
+    assert len(text) >= PARSE_LIMIT - len(line)  # at least the first 500 KiB, less half a line
+
+
 def test_robots_rules_use_longest_match() -> None:
     rules = RobotsRules.from_response(200, b"User-agent: *\nDisallow: /private/\nAllow: /private/open\n")
     assert not rules.allows("http://h/private/x", "pipeline")
@@ -104,3 +124,33 @@ def test_meta_refresh_and_image_map_areas_are_links() -> None:
 def test_the_reference_crawler_reads_lazy_images_and_refreshes_the_same_way() -> None:
     page = parse_page(LAZY_PAGE, "http://h.test/x/")
     assert reference.parse_page(LAZY_PAGE.decode(), "http://h.test/x/") == (page.links, page.images)
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ["http://h/a~b", "http://h/a%7Eb", "http://h/a%7eb"],
+        ["http://h/e/€", "http://h/e/%E2%82%AC", "http://h/e/%e2%82%ac"],
+        ["http://h/%78%38", "http://h/x8"],
+        ["http://h/café", "http://h/caf%C3%A9", "http://h/caf%c3%a9"],
+        ["http://Bücher.example/", "http://xn--bcher-kva.example/", "http://BÜCHER.EXAMPLE./"],
+        ["http://h/a.jpg", "http://h/a.jpg#x", "http://h//a.jpg", "http://h/./a.jpg", "http://h/a%2Ejpg"],
+        ["http://h/q?x=%7e&y=€", "http://h/q?x=~&y=%E2%82%AC"],
+    ],
+)
+def test_spellings_of_one_resource_normalise_to_one_url(spellings: list[str]) -> None:
+    assert len({normalize(url) for url in spellings}) == 1
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("http://h/a%2Fb", "http://h/a/b"), ("http://h/x?a=1&b=2", "http://h/x?b=2&a=1"), ("http://h/A", "http://h/a")],
+)
+def test_different_resources_stay_different(one: str, other: str) -> None:
+    assert normalize(one) != normalize(other)
+
+
+def test_an_allowed_domain_in_unicode_matches_its_idna_hosts() -> None:
+    scope = Scope.of(["http://h.test/"], ["Bücher.example"])
+    assert scope.allows(normalize("http://www.bücher.example/x") or "")
+    assert scope.allows("http://xn--bcher-kva.example/")

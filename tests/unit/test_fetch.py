@@ -184,3 +184,17 @@ def test_an_unreadable_file_is_permission_denied(tmp_path: Path, monkeypatch: py
     error = fetch_error(read_file, str(path), 1024)
     assert error.reason == "permission_denied"
     assert str(path) in error.detail
+
+
+def test_a_named_pipe_is_refused_at_once_without_blocking_on_a_writer(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "p1.jpg")
+    with pytest.raises(FetchError) as refused:
+        read_file(str(tmp_path / "p1.jpg"), 1000)  # a blocking open would wait here for ever
+    assert refused.value.reason == "not_a_file"
+    assert "named pipe" in refused.value.detail
+
+
+def test_a_device_is_refused_as_not_a_file() -> None:
+    with pytest.raises(FetchError) as refused:
+        read_file("/dev/zero", 1000)
+    assert refused.value.reason == "not_a_file"

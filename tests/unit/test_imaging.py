@@ -454,11 +454,78 @@ def test_a_raised_image_error_survives_the_process_pool_pipe(noisy_jpeg: bytes) 
     assert (copy.reason, copy.detail) == (error.reason, error.detail) == ("truncated", error.detail)
 
 
-def test_an_iphone_heic_photo_is_reported_as_unsupported_with_what_to_do() -> None:
+def test_an_iphone_heic_photo_is_decoded() -> None:
+    data = encode(Image.new("RGB", (64, 48), (200, 30, 40)), "HEIF")
+    assert data[4:12] == b"ftypheic"
+    out = run(data, "thumbnail:32", "png")
+    assert (out.input_format, out.input_width, out.input_height) == ("heif", 64, 48)
+    image = decoded(out)
+    assert image.size == (32, 24)
+    red, green, blue = image.convert("RGB").getpixel((16, 12))
+    assert red > 150 and green < 90 and blue < 90
+
+
+def test_a_broken_heic_file_is_corrupt_not_silently_skipped() -> None:
     heic_header = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
-    error = failure(heic_header)
-    assert error.reason == "unsupported_format"
-    assert "convert to JPEG" in error.message
+    assert failure(heic_header).reason == "corrupt_image"
+
+
+def test_a_jpeg_xl_is_an_unsupported_format_not_a_non_image() -> None:
+    assert failure(b"\xff\x0a" + bytes(64)).reason == "unsupported_format"
+
+
+SVG = (
+    b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 40 20">'
+    b'<rect width="40" height="20" fill="#0000ff"/><circle cx="20" cy="10" r="8" fill="#ff0000"/></svg>'
+)
+
+
+def test_an_svg_is_rasterised_at_the_size_the_chain_asks_for_not_upscaled_from_its_own() -> None:
+    out = run(SVG, "thumbnail:400", "png")
+    assert (out.input_format, out.input_width, out.input_height) == ("svg", 40, 20)
+    image = decoded(out)
+    assert image.size == (400, 200)
+    assert image.convert("RGB").getpixel((200, 100))[0] > 200  # the circle, sharp at the centre
+    assert image.convert("RGB").getpixel((5, 5))[2] > 200  # the blue background
+
+
+def test_an_svg_without_a_size_op_keeps_its_own_size_and_a_huge_one_fits_the_pixel_cap() -> None:
+    assert decoded(run(SVG, "grayscale", "png")).size == (40, 20)
+    huge = SVG.replace(b'width="40" height="20"', b'width="400000" height="200000"')
+    assert decoded(run(huge, "grayscale", "png", max_pixels=20_000)).size == (200, 100)
+
+
+def test_an_svg_filled_into_a_box_covers_it_before_the_crop() -> None:
+    assert decoded(run(SVG, "resize:30x30:fill", "png")).size == (30, 30)
+
+
+def test_an_svg_never_reads_a_file_of_the_worker(tmp_path: Any) -> None:
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (20, 20), (0, 255, 0)).save(secret)
+    hostile = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="20" '
+        f'height="20"><image href="{secret}" width="20" height="20"/>'
+        f'<image xlink:href="file://{secret}" width="20" height="20"/></svg>'
+    ).encode()
+    image = decoded(run(hostile, "", "png")).convert("RGBA")
+    assert image.getpixel((10, 10)) == (0, 0, 0, 0), "the worker's file must not show through"
+
+
+def test_an_svg_with_an_entity_bomb_or_bad_xml_fails_as_an_item() -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&b;</text></svg>'
+    )
+    assert failure(bomb, "").reason == "corrupt_image"  # entities are never expanded: one failed item
+    assert failure(b'<svg xmlns="http://www.w3.org/2000/svg"><rect', "").reason == "corrupt_image"
+
+
+def test_a_gzipped_svg_is_rasterised_and_a_gzip_bomb_is_refused() -> None:
+    import gzip
+
+    assert decoded(run(gzip.compress(SVG), "thumbnail:80", "png")).size == (80, 40)
+    padding = b"<!--" + b" " * (80 * 2**20) + b"-->"
+    assert failure(gzip.compress(SVG[:-6] + padding + b"</svg>"), "").reason == "decompression_bomb"
 
 
 def test_avif_photos_are_accepted() -> None:

@@ -32,7 +32,12 @@ from tests.reference_crawler import normalize, parse_page, pick_srcset, remove_d
         ("http://example.com/A/B.HTML", "http://example.com/A/B.HTML"),  # paths are case-sensitive
         ("http://example.com/a?B=2&a=1&a=", "http://example.com/a?B=2&a=1&a="),  # the query as is
         ("http://example.com/a?x=../y", "http://example.com/a?x=../y"),
-        ("http://example.com/a%2Fb%7e", "http://example.com/a%2Fb%7e"),  # escapes as they are
+        ("http://example.com/a%2fb%7e", "http://example.com/a%2Fb~"),  # RFC 3986 6.2.2: %7e is ~, %2f stays
+        ("http://example.com/e/%e2%82%ac", "http://example.com/e/%E2%82%AC"),
+        ("http://example.com/e/\u20ac?q=\u20ac", "http://example.com/e/%E2%82%AC?q=%E2%82%AC"),
+        ("http://example.com/%78%38", "http://example.com/x8"),
+        ("http://example.com/a%zz", "http://example.com/a%25zz"),
+        ("http://B\u00fccher.example/", "http://xn--bcher-kva.example/"),
         ("http://example.com/a?", "http://example.com/a"),
         ("  http://example.com/a \n", "http://example.com/a"),
         ("http://[::1]:8080/x", "http://[::1]:8080/x"),

@@ -61,3 +61,29 @@ def test_no_off_site_line_for_a_crawl_without_images() -> None:
     doc = crawl_doc(images_ok=0, ops=None)
     doc["off_site_images"] = [["cdn.example.net", 4]]
     assert off_site_images_line(doc) is None
+
+
+def test_counts_take_the_singular_for_one_and_the_plural_otherwise() -> None:
+    assert render.counted(1, "output") == "1 output"
+    assert render.counted(2, "output") == "2 outputs"
+    assert render.counted(0, "process", "processes") == "0 processes"
+    assert render.counted(1, "process", "processes") == "1 process"
+
+
+def test_the_report_of_one_cache_hit_says_one_output(capsys: Any) -> None:
+    doc = crawl_doc(images_ok=1)
+    doc["cache_hits"] = 1
+    render.report(doc)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "1 output reused" in text
+    assert "1 outputs" not in text
+
+
+def test_the_workers_table_shows_task_threads_and_io_threads_as_workers_json_names_them(capsys: Any) -> None:
+    worker = {"name": "w1", "host": "h", "pid": 1, "processes": 2, "concurrency": 4, "threads": 8, "queues": []}
+    render.workers_table([worker])
+    out = capsys.readouterr().out
+    header = " ".join(out.split())
+    assert "task threads" in header and "io threads" in header
+    cells = [cell.strip() for cell in next(line for line in out.splitlines() if "w1" in line).split("│")]
+    assert cells[4:7] == ["2", "4", "8"]  # procs, task threads (concurrency), io threads (threads)

@@ -214,3 +214,27 @@ def test_a_glob_selects_only_images_and_never_reads_a_matching_text_file_as_a_ur
     (tmp_path / "notes.txt").write_text("http://example.org/x.jpg\n")
     srcs = [item.src for item in expand_sources([str(tmp_path / "*")])]
     assert srcs == [str((tmp_path / "a.jpg").resolve())]
+
+
+def test_spellings_of_one_url_are_one_item_and_local_paths_are_taken_as_written() -> None:
+    ids = {Item.of(src).id for src in ("http://h/a.jpg", "http://h/a.jpg#x", "http://h//a.jpg", "http://H/a%2Ejpg")}
+    assert len(ids) == 1
+    assert Item.of("http://h/a.jpg#x").src == "http://h/a.jpg#x"  # fetched and named as the user wrote it
+    assert Item.of("/photos/a.jpg").id != Item.of("/photos//a.jpg").id
+
+
+def test_every_image_looking_name_in_a_folder_is_an_item_even_the_ones_not_decoded(tmp_path: Path) -> None:
+    names = ["a.jpg", "b.HEIC", "c.svg", "d.svgz", "e.psd", "f.dng", "g.jxl", "h.ico", "i.jfif"]
+    for name in [*names, "notes.txt", "doc.pdf", ".hidden.jpg"]:
+        (tmp_path / name).write_bytes(b"x")
+    found = sorted(Path(item.src).name for item in expand_sources([str(tmp_path)]))
+    assert found == sorted(names)
+
+
+def test_a_named_pipe_in_a_folder_is_an_item_and_one_given_alone_is_refused(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "p1.jpg")
+    assert [Path(item.src).name for item in expand_sources([str(tmp_path)])] == ["p1.jpg"]
+    with pytest.raises(SourceError, match="not a regular file"):
+        list(expand_sources([str(tmp_path / "p1.jpg")]))

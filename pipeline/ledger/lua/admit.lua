@@ -1,7 +1,8 @@
 -- Admission into a crawl's frontier and breadth-first depths (shared by record.lua and seed.lua).
 --
 -- A URL is admitted once per job (the items set is the seen-set); a page only
--- within --max-depth and while fewer than --max-pages pages were admitted.
+-- within --max-depth and while fewer than --max-pages pages were admitted, or
+-- in place of a deeper page still waiting (evict_deeper).
 -- Pages wait in the frontier scored by depth; images are scored -1.
 --
 -- Pages are dispatched shallowest first but without waiting for a depth to
@@ -27,6 +28,22 @@ local function crawl_limits(c)
   return c
 end
 
+-- At the --max-pages cap, a page still waiting deeper than `depth` gives its place to a link at
+-- `depth`: the admitted pages stay the shallowest ones found (`capped` counts the one let go, which
+-- becomes a refused link). Pages already sent out keep their place; dispatch.lua holds deep pages
+-- back from half the cap on, so few are. True if a place was freed (the count stays the same).
+local function evict_deeper(c, depth)
+  local deepest = redis.call('ZREVRANGEBYSCORE', c.frontier, '+inf', depth + 1, 'WITHSCORES', 'LIMIT', 0, 1)
+  if #deepest == 0 then
+    return false
+  end
+  local id = deepest[1]
+  redis.call('ZREM', c.frontier, id)
+  redis.call('SREM', c.items, id)
+  redis.call('HDEL', c.urls, id)
+  return true
+end
+
 local function admit(c, id, url, depth, kind)
   if redis.call('SISMEMBER', c.items, id) == 1 then
     return 0
@@ -40,9 +57,12 @@ local function admit(c, id, url, depth, kind)
     local admitted = tonumber(redis.call('HGET', c.job, 'pages_admitted') or '0')
     if c.max_pages >= 0 and admitted >= c.max_pages then
       redis.call('HINCRBY', c.stats, 'capped', 1)
-      return 0
+      if not evict_deeper(c, depth) then
+        return 0
+      end
+    else
+      redis.call('HINCRBY', c.job, 'pages_admitted', 1)
     end
-    redis.call('HINCRBY', c.job, 'pages_admitted', 1)
     redis.call('ZADD', c.frontier, depth, id)
     if c.beyond then
       local refused = redis.call('HGET', c.beyond, id)

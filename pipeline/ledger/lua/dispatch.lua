@@ -5,7 +5,11 @@
 -- stall the crawl. While many recorded pages are still unsettled (their links
 -- kept in Redis for such corrections), only pages within one level of the
 -- shallowest open page go out, which are settled when recorded: that bounds
--- the memory a crawl stuck on a slow page can use. A window bounds what is in
+-- the memory a crawl stuck on a slow page can use. So it is from half the
+-- --max-pages cap on: a branch that ran ahead (a fast chain of pages beside a
+-- slow one) then waits for the others, so the pages admitted when the cap is
+-- reached are the shallowest ones (admit.lua swaps a deeper waiting page for a
+-- shallower link at the cap). A window bounds what is in
 -- flight, so cancelling is quick and leases measure work, not queueing.
 -- KEYS: job, frontier, inflight, leases, urls, unsettled
 -- ARGV: now, lease_s, default window, min window, image batch size, limit (0: the window's room)
@@ -68,7 +72,9 @@ if #waiting == 0 then
   return out
 end
 local deepest = math.huge
-if redis.call('ZCARD', unsettled) >= UNSETTLED_LIMIT then
+local max_pages = tonumber(redis.call('HGET', job, 'max_pages') or '-1')
+local near_cap = max_pages >= 0 and tonumber(redis.call('HGET', job, 'pages_admitted') or '0') * 2 >= max_pages
+if near_cap or redis.call('ZCARD', unsettled) >= UNSETTLED_LIMIT then
   deepest = tonumber(waiting[2]) + 1
   local running = redis.call('ZRANGE', inflight, 0, 0, 'WITHSCORES')
   if #running > 0 then deepest = math.min(deepest, tonumber(running[2]) + 1) end
