@@ -251,7 +251,7 @@ def _record(rt: Runtime, job_id: str, spec: dict[str, Any], outcomes: list[Outco
             if rt.settings.parse_pool == "processes":
                 rt.metrics.observe(rt.processes.slot_of(info.pid), "parse", info.seconds)
             else:
-                rt.metrics.observe_io("parse", info.seconds)
+                rt.metrics.observe_io("parse", info.seconds, counted=False)  # its fetch counted the page
             payload.append(_page_payload(entry, outcome, info, timings))
         else:
             meta = {"depth": entry.depth, "content_type": outcome.content_type}
