@@ -76,19 +76,23 @@ class CoreBoard:
         """Add one point to the timeline: the latest rates of the workers online now."""
         now = self._clock() if now is None else now
         with self._lock:
-            for name in list(self._present):  # gone quiet: left when last heard from
-                heard = self._latest[name][0]
-                if now - heard > STALE_AFTER_S:
-                    self._leave(name, heard)
+            self._expire(now)
             self.timeline.add(now, sample({n: r for n, r in self._rates.items() if n in self._present}))
+
+    def _expire(self, now: float) -> None:
+        """Workers gone quiet left when last heard from (the same rule that shows them offline)."""
+        for name in list(self._present):
+            heard = self._latest[name][0]
+            if now - heard >= STALE_AFTER_S:
+                self._leave(name, heard)
 
     def workers(self) -> list[dict[str, Any]]:
         """Every worker heard from recently, sorted by name (see ``cores.worker_view``)."""
         now = self._clock()
         with self._lock:
+            self._expire(now)
             for name in [n for n, (at, _) in self._latest.items() if now - at > self.forget_after_s]:
                 del self._latest[name]
-                self._leave(name, now)
             latest = sorted(self._latest.items())
         return [
             worker_view(name, figures.get("cores") or [], figures.get("io"), seen_at=at, now=now,

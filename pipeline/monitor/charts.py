@@ -19,7 +19,7 @@ from pipeline.monitor.svg import Line, Mark, line_chart
 BY = ("core", "stage")
 SPANS_S = (60, 300, 900)  # what ?minutes= may ask for: 1, 5 or 15 minutes
 MIN_JOB_SPAN_S = 10.0
-MIN_CORES_SPAN_S = 60.0
+MIN_CORES_SPAN_S = 30.0
 
 
 def span_of(minutes: str | None, default: int = 900) -> int:

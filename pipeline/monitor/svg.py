@@ -76,7 +76,7 @@ def ticks(start: float, end: float, origin: float | None = None) -> list[tuple[f
     step = time_step(span)
     if origin is None:
         return [(end - k * step, relative(k * step)) for k in range(int(span // step) + 1)]
-    first = math.ceil((start - origin) / step - 1e-9)
+    first = max(0, math.ceil((start - origin) / step - 1e-9))  # nothing before the origin
     out = []
     while origin + first * step <= end + 1e-9:
         out.append((origin + first * step, elapsed(first * step)))

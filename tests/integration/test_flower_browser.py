@@ -35,7 +35,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # What works here as root in a container: no sandbox, no GPU, nothing phoning home.
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1440,1100")  # fmt: skip
+                  "--window-size=1440,1600")  # fmt: skip
 IMAGES = 72  # big enough to keep four pool processes busy for a few seconds on a small machine
 
 pytestmark = pytest.mark.skipif(
@@ -162,17 +162,18 @@ def test_the_cores_page_shows_every_core_busy_with_a_chart_line_each_and_a_headl
 
     def a_line_per_core(driver: Any) -> list[dict[str, Any]] | None:
         lines = [s for s in chart_series(driver, "#chart-cores") if s["kind"] == "core"]
-        drawn = {(s["worker"], s["core"]) for s in lines if s["points"] >= 2}
+        drawn = {(s["worker"], s["core"]) for s in lines if s["points"] >= 5}  # five seconds of history
         return lines if cluster.core_names() <= drawn else None
 
     lines = until(browser, a_line_per_core)
-    screenshot(browser, "cores")
+    until(browser, lambda d: float(d.find_element("id", "cores-rate").text) > 0)  # the headline too
     status = browser.find_element("id", "cores-refresh-status").text
     summary = browser.find_element("id", "cores-count").text
     doc = wait_for_job(producer.ledger, job_id)
     done = doc["images"]["ok"] + doc["images"]["failed"]
     # Every item of the job counted once (the cluster ran nothing else): not once per stage pass.
     until(browser, lambda d: d.find_element("id", "cores-items").text == f"{done:,}", 15)
+    screenshot(browser, "cores")  # the whole job on the charts
     stages = {s["stage"] for s in chart_series(browser, "#chart-stages") if s["kind"] == "stage"}
     assert state == "running", "the page must show throughput while the job runs"
     assert doc["state"] == "succeeded"
