@@ -151,7 +151,6 @@ class JobWatch:
                     points.append((now, c["ok"], c["failed"]))
             for job_id in set(self._points) - set(docs):
                 del self._points[job_id]
-                self._samples.pop(job_id, None)
             self._docs, self._fingerprints, self._order = docs, fingerprints, [i for i in ids if i in docs]
             self.error, self.refreshed_at = None, now
 
@@ -205,8 +204,10 @@ class JobWatch:
             return cached[2]
         found = failure_sample(self.ledger.client, job_id, doc.get("failures") or {})
         with self._lock:
-            if job_id in self._docs:  # only watched jobs are cached: memory stays bounded
-                self._samples[job_id] = (key, self._clock(), found)
+            self._samples.pop(job_id, None)
+            self._samples[job_id] = (key, self._clock(), found)
+            while len(self._samples) > 2 * self.limit:  # watched jobs and a few older ones someone looks at
+                del self._samples[next(iter(self._samples))]
         return found
 
 
