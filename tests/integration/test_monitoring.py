@@ -392,6 +392,22 @@ def test_top_once_json_prints_one_snapshot_of_cores_queues_and_active_jobs(
     assert finished_job["job_id"] not in active, "finished jobs are not active"
 
 
+def test_top_once_heads_its_screen_with_the_items_the_ledger_counts(
+    cluster: MonitoredCluster, finished_job: dict[str, Any]
+) -> None:
+    done = ledger_done(cluster)
+    client = connect(cluster.redis_url)
+    try:
+        wait_until(lambda: sum(w.get("recorded", {}).get("items", 0) for w in read_workers(client)) == done, 15,
+                   "the heartbeats to carry every item")  # fmt: skip
+    finally:
+        client.close()
+    proc = run_cli("top", "--once", env=cli_env(cluster))
+    assert proc.returncode == 0, proc.stderr
+    first_lines = proc.stderr.splitlines()[:3]  # the screen is for people: stderr (as progress is)
+    assert any(f"{done:,} items done" in line for line in first_lines), proc.stderr
+
+
 def test_workers_json_includes_per_core_figures_and_the_io_pseudo_core(
     cluster: MonitoredCluster, finished_job: dict[str, Any]
 ) -> None:
