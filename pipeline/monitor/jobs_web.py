@@ -23,8 +23,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import redis
 from flower.views import BaseHandler
 from tornado import web
 from tornado.ioloop import IOLoop
@@ -112,10 +113,30 @@ def detail(watch: JobWatch, job_id: str, now: float) -> dict[str, Any]:
     return out
 
 
+T = TypeVar("T")
+
+
+async def blocking(func: Callable[..., T], *args: Any) -> T:
+    """Run ``func`` on Flower's executor; an unknown job is a 404, an unreachable Redis a 503."""
+    try:
+        return await IOLoop.current().run_in_executor(None, func, *args)
+    except JobNotFound as exc:
+        raise web.HTTPError(404, exc.message) from None
+    except redis.RedisError as exc:
+        raise web.HTTPError(503, f"Redis unreachable: {exc}") from None
+
+
 class WatchMixin:
     def initialize(self, watch: JobWatch, actions: Actions | None = None) -> None:
         self.watch = watch
         self.actions = actions
+
+    async def job_document(self, job_id: str) -> dict[str, Any]:
+        """The watched job's document, or an older job's from the ledger."""
+        doc = self.watch.document(job_id)
+        if doc is None:
+            doc = await blocking(self.watch.ledger.document, job_id)
+        return doc
 
 
 class JobsPage(WatchMixin, BaseHandler):  # type: ignore[misc]
@@ -129,10 +150,7 @@ class JobPage(WatchMixin, BaseHandler):  # type: ignore[misc]
     @web.authenticated
     async def get(self, job_id: str) -> None:
         if self.watch.document(job_id) is None:
-            try:
-                await IOLoop.current().run_in_executor(None, self.watch.ledger.meta, job_id)
-            except JobNotFound as exc:
-                raise web.HTTPError(404, exc.message) from None
+            await blocking(self.watch.ledger.meta, job_id)
         notice = self.get_signed_cookie(NOTICE_COOKIE, max_age_days=1)
         if notice:
             self.clear_cookie(NOTICE_COOKIE)
@@ -157,22 +175,13 @@ class JobsApi(WatchMixin, ApiHandler):
 class JobApi(WatchMixin, ApiHandler):
     @web.authenticated
     async def get(self, job_id: str) -> None:
-        try:
-            doc = await IOLoop.current().run_in_executor(None, detail, self.watch, job_id, time.time())
-        except JobNotFound as exc:
-            raise web.HTTPError(404, exc.message) from None
-        self.write_json(doc)
+        self.write_json(await blocking(detail, self.watch, job_id, time.time()))
 
 
 class JobChart(WatchMixin, SvgHandler):
     @web.authenticated
     async def get(self, job_id: str) -> None:
-        doc = self.watch.document(job_id)
-        if doc is None:
-            try:
-                doc = await IOLoop.current().run_in_executor(None, self.watch.ledger.document, job_id)
-            except JobNotFound as exc:
-                raise web.HTTPError(404, exc.message) from None
+        doc = await self.job_document(job_id)
         self.write_svg(charts.job_chart(self.watch.points(job_id), time.time(), created_at=doc["created_at"],
                                         finished_at=doc.get("finished_at")))  # fmt: skip
 
@@ -189,10 +198,8 @@ class JobAction(WatchMixin, BaseHandler):  # type: ignore[misc]
         assert self.actions is not None
         run = self.actions.cancel if action == "cancel" else self.actions.retry
         try:
-            message = await IOLoop.current().run_in_executor(None, run, job_id)
-        except JobNotFound as exc:
-            raise web.HTTPError(404, exc.message) from None
-        except PipelineError as exc:  # refused (e.g. retry of a running job) or Redis unreachable
+            message = await blocking(run, job_id)
+        except PipelineError as exc:  # refused (e.g. retry of a running job) or the broker unreachable
             message = exc.message
         self.set_signed_cookie(NOTICE_COOKIE, message, expires_days=None, httponly=True, samesite="Strict")
         self.redirect(self.reverse_url("job", job_id), status=303)
@@ -203,13 +210,8 @@ class JobFile(WatchMixin, BaseHandler):  # type: ignore[misc]
 
     @web.authenticated
     async def get(self, job_id: str, name: str) -> None:
-        doc = self.watch.document(job_id)
+        doc = await self.job_document(job_id)
         loop = IOLoop.current()
-        if doc is None:
-            try:
-                doc = await loop.run_in_executor(None, self.watch.ledger.document, job_id)
-            except JobNotFound as exc:
-                raise web.HTTPError(404, exc.message) from None
         path = Path(doc["output_dir"]) / name
         try:
             handle = await loop.run_in_executor(None, path.open, "rb")
