@@ -50,9 +50,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
     with monitored_cluster(tmp_path_factory.mktemp("browser-cluster"), dict(os.environ)) as started:
         yield started
     shots = sorted(ARTIFACTS.glob("flower-*.png"))
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if shots and reporter is not None:
-        reporter.write_line(f"\nFlower screenshots ({len(shots)}) in {ARTIFACTS}/: " + ", ".join(p.name for p in shots))
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if shots and capture is not None:
+        with capture.global_and_fixture_disabled():  # past pytest's capture, so it shows in a passing run
+            print(f"\nFlower screenshots ({len(shots)}) in {ARTIFACTS}/: " + ", ".join(p.name for p in shots))
 
 
 @pytest.fixture(scope="module")
