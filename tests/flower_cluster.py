@@ -16,7 +16,9 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -38,6 +40,14 @@ READY_LINE = re.compile(r"^flower\s+(http://\S+?)/\s")
 
 def _lower(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers}
+
+
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 303 itself is what a test looks at
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_KeepRedirects)
 
 
 @dataclass
@@ -64,15 +74,28 @@ class Flower:
     user: str = FLOWER_USER
     password: str = FLOWER_PASSWORD
 
-    def get(self, path: str, *, auth: tuple[str, str] | bool | None = True) -> Response:
+    def get(
+        self, path: str, *, auth: tuple[str, str] | bool | None = True, headers: Mapping[str, str] | None = None
+    ) -> Response:
         """GET ``path``; ``auth`` True = our credentials, a pair = those, None/False = none."""
-        request = urllib.request.Request(self.url + path)
+        return self._send(urllib.request.Request(self.url + path, headers=dict(headers or {})), auth)
+
+    def post(
+        self, path: str, form: Mapping[str, str], *, auth: tuple[str, str] | bool | None = True,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:  # fmt: skip
+        """POST a form to ``path``; redirects are returned, not followed."""
+        body = urllib.parse.urlencode(form).encode()
+        request = urllib.request.Request(self.url + path, data=body, method="POST", headers=dict(headers or {}))
+        return self._send(request, auth)
+
+    def _send(self, request: urllib.request.Request, auth: tuple[str, str] | bool | None) -> Response:
         credentials = (self.user, self.password) if auth is True else auth or None
         if credentials:
             token = base64.b64encode(":".join(credentials).encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
         try:
-            with urllib.request.urlopen(request, timeout=10) as reply:
+            with _NO_REDIRECTS.open(request, timeout=10) as reply:
                 return Response(reply.status, _lower(reply.headers.items()), reply.read())
         except urllib.error.HTTPError as exc:
             return Response(exc.code, _lower(exc.headers.items()), exc.read())
@@ -141,6 +164,7 @@ class MonitoredCluster:
     flower: Flower
     processes: int
     env: dict[str, str] = field(default_factory=dict)
+    flower_started_at: float = 0.0  # when Flower answered: its board is a little older
 
     @property
     def redis_url(self) -> str:
@@ -174,7 +198,7 @@ def monitored_cluster(
             client.close()
         flower = start_flower(redis.url, base / "flower.log", env)
         stack.callback(flower.stop)
-        cluster = MonitoredCluster(redis, started, flower, processes, dict(env))
+        cluster = MonitoredCluster(redis, started, flower, processes, dict(env), time.time())
 
         def every_core_reported() -> bool:
             seen = {(w["name"], c["core"]) for w in flower.cores()["workers"] for c in w["cores"]}

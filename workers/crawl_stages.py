@@ -286,7 +286,7 @@ def _record(rt: Runtime, job_id: str, job: CrawlJob, outcomes: list[FetchOutcome
             if rt.settings.parse_pool == "processes":
                 rt.metrics.observe(rt.processes.slot_of(info.pid), "parse", info.seconds)
             else:
-                rt.metrics.observe_io("parse", info.seconds)
+                rt.metrics.observe_io("parse", info.seconds, counted=False)  # its fetch counted the page
             payload.append(_page_payload(entry, outcome, info, timings, rt.settings.max_parse_bytes))
         else:
             meta = {"depth": entry.depth, "content_type": outcome.content_type}

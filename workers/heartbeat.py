@@ -3,8 +3,9 @@
 ``pl:worker:NAME`` (a hash with a short TTL) is what `pipeline workers` and
 `pipeline top` list: name, host, pid, pool sizes, queues, and the per-core
 figures (``slots``: items, busy seconds and items/s per pool slot and stage;
-``io``: the same for work outside the pool). A worker that dies simply stops
-refreshing and disappears after the TTL.
+``io``: the same for work outside the pool; ``recorded``: items recorded in
+the ledger, each once). A worker that dies simply stops refreshing and
+disappears after the TTL.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Heartbeat:
             "seen_at": json.dumps(time.time()),
             "slots": json.dumps(figures["cores"]),
             "io": json.dumps(figures["io"]),
+            "recorded": json.dumps(figures["recorded"]),
             "window_s": json.dumps(figures["window_s"]),
             "pool_rebuilds": json.dumps(self.processes.rebuilds),
         }

@@ -264,13 +264,14 @@ class _Batch:
                 bytes_out=bytes_out, format=fmt, width=width, height=height, timings=stage_times, slot=slot,
                 kind=kind, meta=_CACHED if cached else _NOT_CACHED,
             ))  # fmt: skip
-        # The child read (a local file), transformed and wrote: all of it busy time on that core.
+        # The child read (a local file), transformed and wrote: all of it busy time on that core,
+        # and one item each (counted by its transform), not three.
         metrics = self.rt.metrics
         if local:
-            metrics.observe(slot, "fetch", read, local)
+            metrics.observe(slot, "fetch", read, local, counted=False)
         if rendered:
             metrics.observe(slot, "transform", transform, rendered)
-            metrics.observe(slot, "store", store, rendered)
+            metrics.observe(slot, "store", store, rendered, counted=False)
         ITEM_COST.observe(read + transform + store, rendered)
 
     def _crashed(self, item: Handoff, timings: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from pipeline.ledger.connection import connect
 from pipeline.politeness import Gate
 from workers.heartbeat import Heartbeat, core_figures
 from workers.loop import EventLoopThread
+from workers.metered_ledger import MeteredLedger
 from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
 from workers.result_cache import CacheSettings
@@ -87,7 +88,7 @@ class Runtime:
         aredis = loop.run(_async_redis())
         threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="pipeline-io")
         metrics = SlotMetrics(processes.size)
-        ledger = Ledger(connect(redis_url))
+        ledger = MeteredLedger(connect(redis_url), metrics)
         blobs = BlobStore(connect(redis_url, binary=True))
         limits = FetchLimits(
             timeout_s=settings.fetch_timeout_s,

@@ -9,6 +9,12 @@ series and `pipeline top --json` agree on names and meaning.
 A worker whose figures are older than ``STALE_AFTER_S`` is shown offline with
 its totals kept and its rates zeroed: a rate from a worker we no longer hear
 from would describe the past as the present.
+
+Two kinds of figure, never mixed: a core row's ``items`` count each item once
+on that core (its stages keep every pass), and a worker's ``items`` are the
+items it recorded in the ledger, ok or failed. The ``headline`` adds the
+latter, so it reads what the jobs report: an image that was read, transformed
+and stored is one item, not three.
 """
 
 from __future__ import annotations
@@ -63,20 +69,36 @@ def worker_view(
     now: float,
     online: bool = True,
     window_s: float | None = None,
+    recorded: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON for one worker: ``{"name", "online", "age_s", "window_s", "cores": [...], "io": {...}}``."""
+    """The JSON for one worker: ``{"name", "online", "age_s", "window_s", "items", "items_per_s", "cores": [...],
+    "io": {...}}``; ``items`` and ``items_per_s`` are the items it recorded in the ledger (``recorded``).
+    """
     age = max(0.0, now - seen_at)
     online = online and age < STALE_AFTER_S
     rows = [_row(core, online) for core in cores]
+    recorded = recorded or {}
     return {
         "name": name,
         "online": online,
         "age_s": round(age, 1),
         "window_s": window_s,
         "processes": len(rows),
-        "items_per_s": round(sum(r["items_per_s"] for r in rows), 3),
+        "items": int(recorded.get("items", 0)),
+        "items_per_s": float(recorded.get("items_per_s", 0.0)) if online else 0.0,
         "cores": rows,
         "io": _row({**(io or {}), "slot": IO_CORE}, online),
+    }
+
+
+def headline(workers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Items done and items/s over all workers, each item once: what the jobs' own counts add up to."""
+    workers = list(workers)
+    return {
+        "items": sum(int(w["items"]) for w in workers),
+        "items_per_s": round(sum(float(w["items_per_s"]) for w in workers), 3),
+        "workers_online": sum(1 for w in workers if w["online"]),
+        "cores": sum(len(w["cores"]) for w in workers if w["online"]),
     }
 
 

@@ -1,10 +1,11 @@
-"""`pipeline flower`: Flower itself, on our broker, with the Cores page and per-core series.
+"""`pipeline flower`: Flower itself, on our broker, with the Cores and Jobs pages and our series.
 
 Flower's command (``celery flower``, flower/command.py) builds its app inside
 one function. Rather than patch it, we take the same steps with its helpers —
 ``apply_env_options``, ``apply_options`` (flowerconfig.py and flags),
 ``extract_settings``, ``setup_logging`` — then build the same ``Flower`` app,
-add our parts (``web.install``, ``prometheus.register``) and run it. So every
+add our parts (``web.install``, ``prometheus.register``, the ``JobWatch``
+thread reading the ledger) and run it. So every
 Flower option keeps working, given after the command as ``--name=value``.
 
 Option precedence, lowest first: our defaults (``PIPELINE_FLOWER_ADDRESS``,
@@ -27,8 +28,13 @@ from typing import Any
 
 from pipeline.config import Settings
 from pipeline.core.errors import ConfigError, UsageError
+from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
 from pipeline.monitor import prometheus, web
 from pipeline.monitor.board import CoreBoard
+from pipeline.monitor.jobs import JobWatch
+from pipeline.monitor.jobs_web import Actions
+from pipeline.producer import Producer
 from tasks.factory import create_app
 
 OPTIONS_HELP = "see https://flower.readthedocs.io/en/latest/config.html"
@@ -91,11 +97,14 @@ def run(settings: Settings, broker_url: str, argv: Sequence[str], on_ready: Call
     command.setup_logging()
 
     board = CoreBoard()
+    watch = JobWatch(Ledger(connect(broker_url)))
+    actions = Actions(lambda: Producer(settings, broker_url))
     app = Flower(capp=create_app(settings, broker_url), options=options, template_loader=web.Templates(),
                  **flower_settings)  # fmt: skip
-    web.install(app, board)
-    prometheus.register(board)
+    sampler = web.install(app, board, watch, actions)
+    prometheus.register(board, watch)
     port = _listen(app, options)
+    watch.start()
     ours = options.basic_auth == [credential]
     on_ready(Ready(
         url=None if options.unix_socket else _url(options, port),
@@ -110,7 +119,10 @@ def run(settings: Settings, broker_url: str, argv: Sequence[str], on_ready: Call
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sampler.stop()
+        watch.stop()
         app.stop()
+        actions.close()
 
 
 def _listen(app: Any, options: Any) -> int | None:

@@ -33,6 +33,16 @@ def _rate(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
+def headline_text(snap: Mapping[str, Any]) -> Text:
+    """Items/s and items done, each item once (what the jobs report); the table below counts stage passes."""
+    head = snap["headline"]
+    text = Text()
+    text.append(f"{_rate(head['items_per_s'])} items/s", style="bold green")
+    text.append(f"  ·  {head['items']:,} items done  ·  {head['workers_online']} workers, {head['cores']} cores")
+    text.append("   (each item once; stage columns count passes)", style="dim")
+    return text
+
+
 def cores_table(snap: Mapping[str, Any]) -> Table:
     stages = list(snap["totals"])
     table = Table(title="workers x cores", title_justify="left", expand=False)
@@ -60,7 +70,7 @@ def cores_table(snap: Mapping[str, Any]) -> Table:
         table.add_section()
     if not snap["workers"]:
         table.add_row("no live workers (start some with `pipeline up` or `pipeline worker`)")
-    totals = ["total", "", "", _rate(sum(w["items_per_s"] for w in snap["workers"])), ""]
+    totals = ["total", "", "", _rate(sum(c["items_per_s"] for w in snap["workers"] for c in w["cores"])), ""]
     for stage in stages:
         totals += [_rate(snap["totals"][stage]["items_per_s"]), str(int(snap["totals"][stage]["items"]))]
     table.add_row(*totals, style="bold")
@@ -95,5 +105,5 @@ def view(snap: Mapping[str, Any], problem: str | None = None) -> RenderableType:
     parts: list[RenderableType] = [Text(f"pipeline top  {clock}  (Ctrl-C quits)", style="bold")]
     if problem:
         parts.append(Text(problem, style="bold red"))
-    parts += [cores_table(snap), queues_table(snap), jobs_table(snap)]
+    parts += [headline_text(snap), cores_table(snap), queues_table(snap), jobs_table(snap)]
     return Group(*parts)

@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.core.errors import JobNotFound
 from pipeline.kinds import job_document
 from pipeline.ledger import Ledger
-from pipeline.monitor.cores import stage_totals, worker_view
+from pipeline.monitor.cores import headline, stage_totals, worker_view
 from tasks.names import QUEUES
 
 JOBS_SCANNED = 100  # active jobs are looked for among this many most recent ones
@@ -40,17 +40,22 @@ def active_jobs(ledger: Ledger, scanned: int = JOBS_SCANNED) -> list[dict[str, A
 
 
 def snapshot(ledger: Ledger) -> dict[str, Any]:
-    """``{"at", "workers": [...], "totals": {stage: ...}, "queues": {queue: n}, "jobs": [...]}``."""
+    """``{"at", "headline", "workers": [...], "totals": {stage: ...}, "queues": {queue: n}, "jobs": [...]}``.
+
+    ``headline`` counts items as the jobs do, each once; ``totals`` count stage passes.
+    """
     now = time.time()
     workers = []
     for record in ledger.workers():
         view = worker_view(
             str(record.get("name")), record.get("slots") or [], record.get("io"),
             seen_at=float(record.get("seen_at", 0.0)), now=now, window_s=record.get("window_s"),
+            recorded=record.get("recorded"),
         )  # fmt: skip
         workers.append({**view, "host": record.get("host"), "pid": record.get("pid")})
     return {
         "at": round(now, 3),
+        "headline": headline(workers),
         "workers": workers,
         "totals": stage_totals(workers),
         "queues": ledger.queue_depths(QUEUES),

@@ -100,3 +100,27 @@ def test_concurrent_observers_lose_no_counts(clock: Clock) -> None:
     for thread in threads:
         thread.join()
     assert sum(row["items"] for row in metrics.snapshot()["cores"]) == 40000
+
+
+def test_a_slots_items_count_each_item_once_whatever_the_stages_it_went_through(clock: Clock) -> None:
+    metrics = SlotMetrics(1, window_s=5.0, clock=clock)
+    metrics.snapshot()
+    clock.now += 1.0
+    metrics.observe(0, "fetch", 0.01, items=4, counted=False)  # the child read the file,
+    metrics.observe(0, "transform", 0.2, items=4)  # transformed it
+    metrics.observe(0, "store", 0.01, items=4, counted=False)  # and wrote it: one item, three passes
+    core = metrics.snapshot()["cores"][0]
+    assert (core["items"], core["items_per_s"]) == (4, 4.0)
+    assert {stage: f["items"] for stage, f in core["stages"].items()} == {"fetch": 4, "store": 4, "transform": 4}
+
+
+def test_items_recorded_in_the_ledger_are_counted_apart_with_their_own_rate(clock: Clock) -> None:
+    metrics = SlotMetrics(2, window_s=5.0, clock=clock)
+    metrics.snapshot()
+    for _ in range(5):
+        clock.now += 1.0
+        metrics.observe_recorded(6)
+        metrics.observe_recorded(0)
+        snap = metrics.snapshot()
+    assert snap["recorded"] == {"items": 30, "items_per_s": 6.0}
+    assert all(row["items"] == 0 for row in snap["cores"]), "recording is not work of a core"

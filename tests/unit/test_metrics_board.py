@@ -101,3 +101,69 @@ def test_a_record_from_an_older_worker_without_rates_still_renders() -> None:
         "core": "0", "pid": 9, "items": 4, "busy_s": 1.0, "items_per_s": 0.0, "busy_ratio": 0.0, "stages": None,
     }  # fmt: skip
     assert view["io"]["stages"] == {}
+
+
+def counted(per_core: list[int], recorded: int, online: bool = True, timestamp: float | None = None) -> dict[str, Any]:
+    """An event of a worker whose cores transformed and stored ``per_core`` items and recorded ``recorded``."""
+    metrics = SlotMetrics(len(per_core))
+    for slot, count in enumerate(per_core):
+        if count:
+            metrics.observe(slot, "transform", 0.1, items=count)
+            metrics.observe(slot, "store", 0.01, items=count, counted=False)
+    metrics.observe_recorded(recorded)
+    fields: dict[str, Any] = {**metrics.snapshot(), "online": online}
+    if timestamp is not None:
+        fields["timestamp"] = timestamp
+    return fields
+
+
+def test_the_headline_adds_the_items_workers_recorded_not_their_stage_passes() -> None:
+    clock = Clock()
+    board = CoreBoard(clock=clock)
+    board.update("a@host", counted([3, 2], 5), clock.now)
+    board.update("b@host", counted([4], 4), clock.now)
+    doc = board.as_json()
+    assert doc["headline"]["items"] == 9
+    assert doc["totals"]["transform"]["items"] + doc["totals"]["store"]["items"] == 18
+    assert (doc["headline"]["workers_online"], doc["headline"]["cores"]) == (2, 3)
+
+
+def test_each_tick_adds_a_point_with_every_online_cores_rate_over_its_last_two_events() -> None:
+    clock = Clock()
+    board = CoreBoard(clock=clock)
+    board.update("a@host", counted([0, 0], 0, timestamp=100.0), clock.now)
+    clock.now += 1
+    board.update("a@host", counted([2, 1], 3, timestamp=101.0), clock.now)
+    board.tick()
+    clock.now += 1
+    board.update("a@host", counted([6, 1], 7, timestamp=102.0), clock.now)
+    board.tick()
+    series = board.timeline.series(["core", "items"])
+    assert [v for _, v in series[("core", "a@host", "0")]] == [2.0, 4.0]
+    assert [v for _, v in series[("core", "a@host", "1")]] == [1.0, 0.0]
+    assert [v for _, v in series[("items",)]] == [3.0, 4.0]
+
+
+def test_workers_there_when_flower_started_are_not_marked_but_later_joins_and_leaves_are() -> None:
+    clock = Clock()
+    board = CoreBoard(clock=clock)
+    board.update("early@host", counted([1], 1), clock.now)
+    clock.now += STALE_AFTER_S + 1
+    board.update("early@host", counted([1], 1), clock.now)
+    board.update("late@host", counted([1], 1), clock.now)
+    clock.now += 1
+    board.update("late@host", counted([1], 1, online=False), clock.now)  # its last event
+    board.tick()
+    marks = [(m.worker, m.change, m.at) for m in board.timeline.markers()]
+    assert marks == [("late@host", "joined", 5007.0), ("late@host", "left", 5008.0)]
+
+
+def test_a_worker_gone_quiet_is_marked_as_leaving_when_it_was_last_heard_from() -> None:
+    clock = Clock()
+    board = CoreBoard(clock=clock)
+    board.update("a@host", counted([1], 1), clock.now)
+    heard = clock.now
+    clock.now += STALE_AFTER_S + 0.5
+    board.tick()
+    assert [(m.change, m.at) for m in board.timeline.markers()] == [("left", heard)]
+    assert ("core", "a@host", "0") not in board.timeline.series(["core"])
