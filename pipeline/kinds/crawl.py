@@ -20,7 +20,7 @@ from pipeline.config import Settings
 from pipeline.core.aggregate import Totals
 from pipeline.core.document import JobMeta
 from pipeline.core.errors import UsageError
-from pipeline.core.hosts import valid_domain, web_url_problem
+from pipeline.core.hosts import valid_host, web_url_problem
 from pipeline.core.imaging import TransformPlan
 from pipeline.core.urls import Scope, normalize, url_id
 from pipeline.kinds.base import FETCH, JobKind, NewItem, Stage
@@ -129,9 +129,9 @@ class CrawlKind(JobKind[CrawlSpec, CrawlJob]):
                 raise UsageError(f"not an http(s) URL: {seed!r} (seeds look like https://example.org/)")
             seeds.append(normal)
         for domain in spec.allow_domains:
-            if not valid_domain(domain):
+            if not valid_host(domain):
                 raise UsageError(f"--allow-domain {domain!r} is not a domain: give a host name such as "
-                                 "cdn.example.org (no scheme, no path)")  # fmt: skip
+                                 "cdn.example.org, or an address (no scheme, no path)")  # fmt: skip
         if spec.per_host > spec.concurrency:
             raise UsageError(f"--per-host ({spec.per_host}) cannot exceed --concurrency ({spec.concurrency})")
         unique = tuple(dict.fromkeys(seeds))

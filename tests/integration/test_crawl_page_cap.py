@@ -44,8 +44,8 @@ class Crawl:
 
     def dispatch(self) -> set[str]:
         claimed = self.ledger.dispatch(self.job_id, 300, 100)
-        self.dispatched.update({url.removeprefix(ORIGIN): depth for _, url, depth, _ in claimed})
-        return {url.removeprefix(ORIGIN) for _, url, _, _ in claimed}
+        self.dispatched.update({item.source.removeprefix(ORIGIN): item.depth for item in claimed})
+        return {item.source.removeprefix(ORIGIN) for item in claimed}
 
     def record(self, path: str) -> None:
         result = ItemResult(id=_id(path), ok=True, source=ORIGIN + path, kind="page",

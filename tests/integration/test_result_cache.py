@@ -151,7 +151,7 @@ def test_status_and_result_show_the_cache_hits(
     job_id = run_job(producer, ledger, tmp_path / "in", tmp_path / "out2")["job_id"]
     status, result = cli(redis_url, "status", job_id), cli(redis_url, "result", job_id)
     assert status.returncode == 0 and "3 cached" in status.stdout, status
-    assert result.returncode == 0 and "3 outputs reused from the result cache" in result.stderr, result
+    assert result.returncode == 0 and "3 outputs reused from the result cache" in result.stdout, result
 
 
 def cache_cli(redis_url: str, *args: str) -> dict[str, Any]:
