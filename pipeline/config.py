@@ -134,6 +134,11 @@ class Settings(BaseSettings):
         description="most bytes of outputs the result cache keeps in Redis, all entries together (the ones "
         "closest to expiry leave first); 0 = no cap",
     )
+    user_agent: str = Field(
+        "pipeline/0.1 (+https://github.com/pipeline; image and crawl jobs)",
+        min_length=1,
+        description="User-Agent of every request; its product token (before '/') picks the robots.txt group",
+    )
     log_level: LogLevel = Field("INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
     log_format: Literal["text", "json"] = Field("text", description="text (key=value) or json lines")
     scheduler_sync_s: float = Field(

@@ -34,6 +34,7 @@ from pipeline.core.errors import FetchError
 from pipeline.core.urls import host_of
 from pipeline.ledger.jobs import lua
 from pipeline.ledger.keys import politeness_keys
+from pipeline.throttle import AutoThrottle
 
 REUSE_S = 0.5  # how long a slot taken in Redis may pass from request to request on this worker
 LINGER_S = 0.02  # how long a freed slot waits for the next request to its host before going back
@@ -43,8 +44,9 @@ LINGER_S = 0.02  # how long a freed slot waits for the next request to its host 
 class Limits:
     concurrency: int = 64  # requests in flight for the whole job
     per_host: int = 8
-    delay_s: float = 0.0  # between request starts on one host
+    delay_s: float = 0.0  # between request starts on one host (a host's robots.txt Crawl-delay may raise it)
     slot_ttl_s: float = 120.0  # a slot held longer than this is presumed dead
+    autothrottle: bool = False  # the delay follows each host's latency (pipeline.throttle)
 
 
 @dataclass
@@ -68,6 +70,12 @@ class _LocalSlots:
         self.spare: dict[str, list[_Slot]] = {}
         self._flush: asyncio.TimerHandle | None = None
         self._releasing: set[asyncio.Task[None]] = set()
+        self.throttle = AutoThrottle(floor_s=limits.delay_s) if limits.autothrottle else None
+
+    def delay_for(self, host: str, floor_s: float) -> float:
+        """Seconds between request starts on ``host``: the job's, the host's own floor, or AutoThrottle's."""
+        delay = max(self.limits.delay_s, floor_s)
+        return max(delay, self.throttle.delay(host)) if self.throttle is not None else delay
 
     def host(self, host: str) -> asyncio.Semaphore:
         return self.hosts.setdefault(host, asyncio.Semaphore(self.limits.per_host))
@@ -79,9 +87,9 @@ class _LocalSlots:
         spares = self.spare.get(host)
         return spares.pop() if spares else None
 
-    async def free(self, host: str, slot: _Slot) -> None:
+    async def free(self, host: str, slot: _Slot, delay_s: float) -> None:
         now = time.monotonic()
-        if self.limits.delay_s > 0 or now - slot.taken_at >= REUSE_S:
+        if delay_s > 0 or now - slot.taken_at >= REUSE_S:
             await self.release(host, [slot.token])
             return
         slot.freed_at = now
@@ -138,22 +146,31 @@ class Gate:
         return client.register_script(lua("acquire.lua"))
 
     @asynccontextmanager
-    async def slot(self, url: str) -> AsyncIterator[None]:
+    async def slot(self, url: str, floor_s: float = 0.0) -> AsyncIterator[None]:
+        """Hold a request slot for ``url``'s host; ``floor_s``: the least delay the host asks (Crawl-delay)."""
         host = host_of(url)
         local = _slots_for(self.client, self.job_id, self.limits)
+        delay = local.delay_for(host, floor_s)
         async with local.host(host), local.job:  # host first: a busy host must not hold the job's slots
-            slot = local.reuse(host) or await self._acquire(local.keys(host))
+            slot = (local.reuse(host) if delay <= 0 else None) or await self._acquire(local.keys(host), delay)
+            started = time.monotonic()
+            status: int | None = 200
             try:
                 yield
+            except BaseException as exc:
+                status = getattr(exc, "status", None)  # an HTTP error status, or no answer at all
+                raise
             finally:
-                await local.free(host, slot)
+                if local.throttle is not None:
+                    local.throttle.observe(host, time.monotonic() - started, status)
+                await local.free(host, slot, delay)
 
-    async def _acquire(self, keys: list[str]) -> _Slot:
+    async def _acquire(self, keys: list[str], delay_s: float) -> _Slot:
         token = f"{_TOKEN_PREFIX}{next(_tokens)}"
         pause = 0.005
         while True:
             args = [repr(time.time()), token, self.limits.slot_ttl_s, self.limits.concurrency,
-                    self.limits.per_host, self.limits.delay_s]  # fmt: skip
+                    self.limits.per_host, delay_s]  # fmt: skip
             wait_ms = int(await self.script(keys=keys, args=args))
             if wait_ms == 0:
                 return _Slot(token, time.monotonic())

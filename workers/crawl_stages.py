@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from pipeline.core.aggregate import ItemResult
 from pipeline.core.bodies import LARGE_BYTES, Hold, current_hold
 from pipeline.core.errors import FetchError
-from pipeline.core.fetch import Fetched, fetch_url
+from pipeline.core.fetch import Fetched, current_user_agent, fetch_url
+from pipeline.core.robots import agent_token
 from pipeline.core.ssrf import AddressPolicy, current_policy
 from pipeline.kinds.crawl import CrawlJob
 from pipeline.politeness import Gate
@@ -72,22 +73,28 @@ async def _fetch_one(
 ) -> tuple[PageEntry, Fetched | FetchError, float]:
     robots = rt.robots if job.robots else None
     scope = job.scope
+    agent = agent_token(job.guard.user_agent or rt.settings.user_agent)
 
     async def hop_gate(url: str, hop: int) -> AbstractAsyncContextManager[None] | None:
         if hop > 0 and not scope.allows(url):
             raise FetchError("out_of_scope", f"{entry.url} redirects out of scope to {url}")
-        if robots is not None and (refused := await robots.refusal(url)) is not None:
-            raise refused
-        return gate.slot(url) if gate is not None else None
+        floor = 0.0
+        if robots is not None:
+            if (refused := await robots.refusal(url, agent)) is not None:
+                raise refused
+            floor = await robots.crawl_delay(url, agent)  # Crawl-delay: a floor under --delay
+        return gate.slot(url, floor) if gate is not None else None
 
     token = current_policy.set(policy)
     hold_token = current_hold.set(hold)  # a large body waits for the worker's body budget
+    agent_token_ = current_user_agent.set(job.guard.user_agent)
     started = time.perf_counter()
     try:
         return entry, await fetch_url(rt.session, entry.url, rt.limits, gate=hop_gate), time.perf_counter() - started
     except FetchError as exc:
         return entry, exc, time.perf_counter() - started
     finally:
+        current_user_agent.reset(agent_token_)
         current_hold.reset(hold_token)
         current_policy.reset(token)
 

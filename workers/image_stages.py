@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from pipeline.core.aggregate import ItemResult
 from pipeline.core.bodies import Hold, current_hold
 from pipeline.core.errors import FetchError, ItemError
-from pipeline.core.fetch import fetch_url
+from pipeline.core.fetch import current_user_agent, fetch_url
 from pipeline.core.names import output_name, source_stem
 from pipeline.core.sources import Item
 from pipeline.core.ssrf import current_policy
@@ -81,6 +81,7 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
     async def one(item: Item, hold: Hold) -> tuple[Item, bytes | FetchError, float]:
         token = current_policy.set(policy)  # a crawl's images pass its SSRF guard too
         hold_token = current_hold.set(hold)
+        agent = current_user_agent.set(work.guard.user_agent if work.guard else None)
         started = time.perf_counter()
         try:
             fetched = await fetch_url(rt.session, item.src, rt.limits, gate=slot)
@@ -88,6 +89,7 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
         except FetchError as exc:
             return item, exc, time.perf_counter() - started
         finally:
+            current_user_agent.reset(agent)
             current_hold.reset(hold_token)
             current_policy.reset(token)
 

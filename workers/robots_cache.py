@@ -60,15 +60,19 @@ class RobotsCache:
         self._rules: dict[str, tuple[float, RobotsRules]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def allows(self, url: str) -> bool:
-        return await self.refusal(url) is None
+    async def allows(self, url: str, agent: str = AGENT) -> bool:
+        return await self.refusal(url, agent) is None
 
-    async def refusal(self, url: str) -> FetchError | None:
-        """None if ``url`` may be fetched; else why not: ``robots`` (the rules say no), or what
-        happened to an unreachable robots.txt (``dns_error``, ``timeout``, ``http_503``...)."""
+    async def crawl_delay(self, url: str, agent: str = AGENT) -> float:
+        """The Crawl-delay the host's robots.txt asks of ``agent`` (0 if none)."""
+        return (await self.rules_for(origin_of(url))).crawl_delay(agent)
+
+    async def refusal(self, url: str, agent: str = AGENT) -> FetchError | None:
+        """None if ``url`` may be fetched by ``agent`` (a product token); else why not: ``robots`` (the
+        rules say no), or what happened to an unreachable robots.txt (``dns_error``, ``timeout``...)."""
         origin = origin_of(url)
         rules = await self.rules_for(origin)
-        if rules.allows(url, AGENT):
+        if rules.allows(url, agent):
             return None
         if rules.disallow_all and rules.reason:
             return FetchError(

@@ -36,7 +36,6 @@ from workers.result_cache import CacheSettings
 from workers.robots_cache import RobotsCache, robots_limits
 
 log = logging.getLogger(__name__)
-USER_AGENT = f"pipeline/{__version__} (+https://github.com/pipeline; image and crawl jobs)"
 
 
 @dataclass
@@ -78,7 +77,9 @@ class Runtime:
             connector = aiohttp.TCPConnector(limit=512, limit_per_host=0, use_dns_cache=False, resolver=resolver)
             # trust_env=False: with it aiohttp re-reads ~/.netrc on every request
             # (seen in a profile); proxies would come from PIPELINE_* settings instead.
-            return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False)
+            return aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": settings.user_agent}, trust_env=False
+            )
 
         session = loop.run(_session())
 

@@ -30,7 +30,13 @@ def crawl_options(command: Callable[..., Any]) -> Callable[..., Any]:
                     help="Requests in flight per host, across all workers."),
         spec_option(CrawlSpec, "delay_s", "--delay", type=click.FloatRange(0, 3600),
                     help="Seconds between request starts on one host."),
-        click.option("--ignore-robots", is_flag=True, help="Do not fetch or obey robots.txt."),
+        click.option("--ignore-robots", is_flag=True, help="Do not fetch or obey robots.txt (nor its Crawl-delay)."),
+        spec_option(CrawlSpec, "user_agent", "--user-agent", metavar="UA",
+                    help="User-Agent of the job's requests; its product token (before '/') picks the robots.txt "
+                         "group  [default: $PIPELINE_USER_AGENT]"),
+        spec_option(CrawlSpec, "autothrottle", "--autothrottle", is_flag=True,
+                    help="Space requests to a host by its latency, backing off on 429/503 (Scrapy's AutoThrottle); "
+                         "--delay and robots.txt Crawl-delay stay floors."),
         spec_option(CrawlSpec, "allow_private", "--allow-private", is_flag=True,
                     help="Let links and redirects reach loopback/private addresses (off: SSRF guard)."),
         output_options("Folder for pages.jsonl, images and the report [default: $PIPELINE_OUTPUT_ROOT or "

@@ -17,6 +17,7 @@ import stat
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
@@ -105,6 +106,8 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, truncate: boo
 # each redirect target. It raises FetchError to refuse (scope, robots) and
 # returns an async context manager held while that hop's request runs (the
 # cluster-wide politeness slot), or None.
+# A job's own User-Agent for the requests made in this context (None: the session's default).
+current_user_agent: ContextVar[str | None] = ContextVar("current_user_agent", default=None)
 HopGate = Callable[[str, int], Awaitable[AbstractAsyncContextManager[None] | None]]
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 
@@ -119,7 +122,9 @@ async def _hop(
 ) -> tuple[str | None, bytes, str, str | None]:
     """One request without following redirects: (redirect target or None, body, type, charset)."""
     timeout = aiohttp.ClientTimeout(total=limits.timeout_s, connect=limits.connect_timeout_s)
-    async with session.get(URL(url), timeout=timeout, allow_redirects=False) as response:
+    agent = current_user_agent.get()
+    headers = {"User-Agent": agent} if agent else None
+    async with session.get(URL(url), timeout=timeout, allow_redirects=False, headers=headers) as response:
         if response.status in REDIRECT_STATUS and "Location" in response.headers:
             return urljoin(url, response.headers["Location"]), b"", "", None
         if response.status >= 400:

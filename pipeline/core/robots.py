@@ -61,6 +61,19 @@ class RobotsRules:
             return False
         return bool(_parsed(self.text).can_fetch(url, agent))
 
+    def crawl_delay(self, agent: str) -> float:
+        """The group's ``Crawl-delay`` for ``agent`` in seconds (0 when none): not in RFC 9309, but widely
+        used, and honoured as a floor under the job's own ``--delay``."""
+        if not self.text:
+            return 0.0
+        delay = _parsed(self.text).crawl_delay(agent)
+        return max(0.0, float(delay)) if delay else 0.0
+
+
+def agent_token(user_agent: str) -> str:
+    """The product token robots.txt groups are matched with (RFC 9309 2.2.1): ``mybot/1.0 (+url)`` -> ``mybot``."""
+    return user_agent.split("/", 1)[0].split()[0] if user_agent.strip() else "*"
+
 
 _CACHE: dict[str, Protego] = {}
 

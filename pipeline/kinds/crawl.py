@@ -45,6 +45,8 @@ class CrawlSpec(ImageOptions):
     delay_s: float = Field(0.0, ge=0, le=3600, description="Seconds between request starts on one host")
     robots: bool = Field(True, description="Fetch and obey robots.txt")
     allow_private: bool = Field(False, description="Let links and redirects reach private addresses")
+    user_agent: str | None = Field(None, min_length=1, description="User-Agent of the job's requests")
+    autothrottle: bool = Field(False, description="Delay between requests to a host follows its latency")
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,9 @@ class CrawlKind(JobKind[CrawlSpec, CrawlJob]):
         if spec.per_host > spec.concurrency:
             raise UsageError(f"--per-host ({spec.per_host}) cannot exceed --concurrency ({spec.concurrency})")
         unique = tuple(dict.fromkeys(seeds))
-        guard = FetchGuard(frozenset(urlsplit(seed).hostname or "" for seed in unique), spec.allow_private,
-                           Limits(spec.concurrency, spec.per_host, spec.delay_s))  # fmt: skip
+        limits = Limits(spec.concurrency, spec.per_host, spec.delay_s, autothrottle=spec.autothrottle)
+        guard = FetchGuard(frozenset(urlsplit(seed).hostname or "" for seed in unique), spec.allow_private, limits,
+                           spec.user_agent)  # fmt: skip
         plan = spec.plan(settings.max_pixels) if spec.images else None
         return CrawlJob(unique, Scope.of(unique, spec.allow_domains), guard, spec.robots, str(output_dir),
                         spec.max_pages, spec.max_depth, plan)  # fmt: skip
@@ -147,16 +150,18 @@ class CrawlKind(JobKind[CrawlSpec, CrawlJob]):
             "seeds": list(job.seeds), "scope": job.scope.to_json(), "images": job.plan is not None,
             "trusted_hosts": sorted(job.guard.trusted_hosts), "allow_private": job.guard.allow_private,
             "robots": job.robots, "concurrency": limits.concurrency, "per_host": limits.per_host,
-            "delay_s": limits.delay_s, "max_pages": job.max_pages, "max_depth": job.max_depth,
-            "output_dir": job.output_dir,
+            "delay_s": limits.delay_s, "autothrottle": limits.autothrottle, "user_agent": job.guard.user_agent,
+            "max_pages": job.max_pages, "max_depth": job.max_depth, "output_dir": job.output_dir,
         }  # fmt: skip
         if job.plan is not None:
             raw.update(plan_json(job.plan))
         return raw
 
     def load(self, raw: Mapping[str, Any]) -> CrawlJob:
-        guard = FetchGuard(frozenset(raw.get("trusted_hosts", [])), bool(raw.get("allow_private")),
-                           Limits(int(raw["concurrency"]), int(raw["per_host"]), float(raw["delay_s"])))  # fmt: skip
+        limits = Limits(int(raw["concurrency"]), int(raw["per_host"]), float(raw["delay_s"]),
+                        autothrottle=bool(raw.get("autothrottle")))  # fmt: skip
+        guard = FetchGuard(frozenset(raw.get("trusted_hosts", [])), bool(raw.get("allow_private")), limits,
+                           raw.get("user_agent"))  # fmt: skip
         plan = TransformPlan.from_json(raw["plan"]) if raw.get("plan") else None
         max_depth = raw.get("max_depth")
         return CrawlJob(tuple(raw["seeds"]), Scope.from_json(raw["scope"]), guard, bool(raw.get("robots", True)),

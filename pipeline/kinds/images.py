@@ -69,6 +69,7 @@ class FetchGuard:
     trusted_hosts: frozenset[str]
     allow_private: bool
     limits: Limits
+    user_agent: str | None = None  # the job's own (--user-agent); None: the worker's PIPELINE_USER_AGENT
 
 
 @dataclass(frozen=True)
