@@ -10,6 +10,7 @@ from celery import Task
 
 from pipeline.frontier import active_crawls, pump
 from tasks.app import app
+from tasks.holding import hold_more
 from tasks.images import RETRY, finalize, guarded
 from tasks.names import CRAWL_PAGES, IMAGES_FETCH, IMAGES_TRANSFORM
 from tasks.signals import runtime
@@ -54,6 +55,7 @@ def pump_all() -> None:
 def pages(self: Task, job_id: str, entries: list[list[Any]], sent_at: float) -> None:
     batch = _entries(entries, time.time() - sent_at)
     held = [(e.id, e.url) for e in batch]  # grows with refills: a bug fails them all, so the job still ends
+    task_id = self.request.id  # refills run on other threads, where self.request is not this one
 
     def refill(wanted: int) -> list[PageEntry]:
         taken: list[list[Any]] = []
@@ -65,6 +67,7 @@ def pages(self: Task, job_id: str, entries: list[list[Any]], sent_at: float) -> 
 
         pump_job(job_id, keep, limit=wanted)  # what this batch can start; the rest stays for the others
         held.extend((str(i), str(url)) for i, url, _ in taken)
+        hold_more(task_id, job_id, [str(i) for i, _, _ in taken])  # taken over if this worker dies
         return _entries(taken, 0.0)
 
     def work() -> None:

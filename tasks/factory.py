@@ -19,7 +19,7 @@ from tasks.names import QUEUES, REDUCE_QUEUE, ROUTES
 def create_app(settings: Settings, url: str, *, worker: bool = False) -> Celery:
     """A configured app; ``worker`` also imports the task modules and lifecycle hooks."""
     settings.check_delivery_timeouts()
-    include = ["tasks.images", "tasks.crawl", "tasks.signals"] if worker else []
+    include = ["tasks.images", "tasks.crawl", "tasks.signals", "tasks.holding"] if worker else []
     app = Celery("pipeline", broker=url, include=include, set_as_current=worker)
     app.conf.update(
         # JSON in, JSON out; a pickle message is refused, never executed.

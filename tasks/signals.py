@@ -60,11 +60,12 @@ def start_runtime(sender: Any, **_: Any) -> None:
 
 
 def _start_crawl_ticker() -> None:
-    """Every worker re-pumps active crawls every few seconds (Redis makes it safe to overlap)."""
+    """Every worker re-pumps active jobs every few seconds (Redis makes it safe to overlap),
+    after taking over the items of workers that died (``tasks.holding``)."""
     global _ticker
-    from tasks.crawl import pump_all
+    from tasks.holding import tick
 
-    _ticker = Ticker(2.0, pump_all, name="pipeline-crawl-pump")
+    _ticker = Ticker(2.0, tick, name="pipeline-crawl-pump")
     _ticker.start()
 
 

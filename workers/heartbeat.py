@@ -5,6 +5,13 @@
 figures (``slots``: items, busy seconds and items/s per pool slot and stage;
 ``io``: the same for work outside the pool). A worker that dies simply stops
 refreshing and disappears after the TTL.
+
+Each beat also sets ``pl:live:NODE`` to this process's instance token, expiring
+after ``PIPELINE_WORKER_LOST_S``: the other workers read it to tell a dead
+worker (or an earlier incarnation under the same name) from a live one and take
+over its in-flight items (``workers.takeover``). With ``PIPELINE_HEALTH_FILE``
+set, a beat that reached Redis also touches that file, which is all a
+container healthcheck needs to look at.
 """
 
 from __future__ import annotations
@@ -12,17 +19,22 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import secrets
 import threading
 import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import redis
 
+from pipeline import health
 from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
 
 log = logging.getLogger(__name__)
 WORKER_PREFIX = "pl:worker:"
+LIVE_PREFIX = "pl:live:"  # not under WORKER_PREFIX: `read_workers` scans that for hashes
 INTERVAL_S = 2.0
 TTL_S = 10
 
@@ -35,10 +47,16 @@ class Heartbeat:
         record: dict[str, Any],
         metrics: SlotMetrics,
         processes: ProcessPool,
+        *,
+        lost_s: float = 6.0,
+        health_file: Path | None = None,
     ) -> None:
         self.client: Any = client  # decoding client (see Ledger)
         self.node, self.record = node, record
         self.metrics, self.processes = metrics, processes
+        self.lost_s, self.health_file = lost_s, health_file
+        # Tells this process from an earlier one that ran under the same name (a restarted container).
+        self.instance = secrets.token_hex(6)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline-heartbeat", daemon=True)
         self.started_at = time.time()
@@ -46,6 +64,11 @@ class Heartbeat:
     @property
     def key(self) -> str:
         return WORKER_PREFIX + self.node
+
+    @property
+    def owner(self) -> str:
+        """How this process signs the items it holds (``workers.takeover``)."""
+        return owner_of(self.node, self.instance)
 
     def beat(self) -> None:
         figures = core_figures(self.metrics, self.processes)
@@ -61,7 +84,9 @@ class Heartbeat:
         pipe = self.client.pipeline()
         pipe.hset(self.key, mapping=fields)
         pipe.expire(self.key, TTL_S)
+        pipe.set(LIVE_PREFIX + self.node, self.instance, px=max(1, round(self.lost_s * 1000)))
         pipe.execute()
+        health.touch(self.health_file)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -80,7 +105,25 @@ class Heartbeat:
         if self._thread.is_alive():
             self._thread.join(5)
         with contextlib.suppress(redis.RedisError):
-            self.client.delete(self.key)
+            self.client.delete(self.key, LIVE_PREFIX + self.node)
+        health.remove(self.health_file)
+
+
+def owner_of(node: str, instance: str) -> str:
+    return f"{node}|{instance}"
+
+
+def live_owners(client: redis.Redis, owners: Iterable[str]) -> set[str]:
+    """The owners (``NODE|INSTANCE``) whose process still beats: its ``pl:live:NODE`` names that instance."""
+    chosen = sorted(set(owners))
+    if not chosen:
+        return set()
+    pipe = client.pipeline(transaction=False)
+    for owner in chosen:
+        pipe.get(LIVE_PREFIX + owner.rsplit("|", 1)[0])
+    found = pipe.execute()
+    return {owner for owner, instance in zip(chosen, found, strict=True)
+            if instance is not None and owner.rsplit("|", 1)[1] == instance}  # fmt: skip
 
 
 def core_figures(metrics: SlotMetrics, processes: ProcessPool) -> dict[str, Any]:

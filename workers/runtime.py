@@ -22,6 +22,7 @@ from pipeline.blobs import RedisBlobStore
 from pipeline.config import Settings
 from pipeline.core.fetch import FetchLimits
 from pipeline.core.ssrf import GuardedResolver, PinnedResolver
+from pipeline.holdings import Holdings
 from pipeline.ledger import Ledger
 from pipeline.politeness import Gate
 from pipeline.redisconn import connect
@@ -31,6 +32,7 @@ from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
 from workers.result_cache import CacheSettings
 from workers.robots_cache import RobotsCache
+from workers.takeover import Takeover
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"pipeline/{__version__} (+https://github.com/pipeline; image and crawl jobs)"
@@ -48,6 +50,7 @@ class Runtime:
     ledger: Ledger
     blobs: RedisBlobStore
     heartbeat: Heartbeat
+    takeover: Takeover
     limits: FetchLimits = field(default_factory=FetchLimits)
     aredis: Any = None  # redis.asyncio client living on the event loop (crawl politeness, robots)
     acquire_script: Any = None
@@ -95,9 +98,12 @@ class Runtime:
             "name": node, "host": socket.gethostname(), "pid": os.getpid(), "version": __version__,
             "processes": processes.size, "threads": settings.threads, **info,
         }  # fmt: skip
-        heartbeat = Heartbeat(ledger.client, node, record, metrics, processes)
+        heartbeat = Heartbeat(ledger.client, node, record, metrics, processes,
+                              lost_s=settings.worker_lost_s, health_file=settings.health_file)  # fmt: skip
+        # Held-item records outlive any lease they could matter for (see pipeline.holdings).
+        takeover = Takeover(Holdings(ledger.client), heartbeat.owner, round(2 * settings.visibility_timeout_s))
         runtime = cls(settings, node, loop, session, threads, processes, metrics, ledger, blobs,
-                      heartbeat, limits)  # fmt: skip
+                      heartbeat, takeover, limits)  # fmt: skip
         runtime.aredis = aredis
         runtime.acquire_script = Gate.register(aredis)
         runtime.robots = RobotsCache(session, aredis)
