@@ -16,18 +16,29 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+_failing: set[Path] = set()  # paths already warned about: one warning, not one per beat
+
+
 def touch(path: Path | None) -> None:
-    """Set ``path``'s modification time to now, creating it if needed; a failure is only logged."""
+    """Set ``path``'s modification time to now, creating it (and its folder) if needed.
+
+    A failure is logged once and never raised: the heartbeat matters more than its file.
+    """
     if path is None:
         return
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             os.utime(fd)
         finally:
             os.close(fd)
     except OSError as exc:
-        log.warning("cannot touch the health file %s: %s", path, exc.strerror)
+        if path not in _failing:
+            _failing.add(path)
+            log.warning("cannot touch the health file %s: %s (the container will look unhealthy)", path, exc.strerror)
+    else:
+        _failing.discard(path)
 
 
 def remove(path: Path | None) -> None:

@@ -49,6 +49,7 @@ EXPECTED = {"redis": 1, "worker": WORKERS, "scheduler": 2, "flower": 1, "demo-si
 DEMO_PAGES = 60
 TICK_S = 2
 TAKEOVER_BOUND_S = 30.0
+ITEMS_TO_KILL = 120
 FIGURES: dict[str, Any] = {}
 
 
@@ -248,8 +249,11 @@ def test_a_killed_worker_container_mid_job_is_taken_over_and_the_job_ends_exact_
     stack: ComposeStack, ledger: Ledger
 ) -> None:
     inputs = Path(stack.env["INPUTS_DIR"]) / "kill"
-    make_images(inputs, 250, size=(480, 360))
-    submitted = stack.exec("worker", "pipeline", "submit", "images", "/data/inputs/kill", "--ops", "thumbnail:64")
+    make_images(inputs, ITEMS_TO_KILL, size=(1280, 960))
+    # A blur at full size first: ~0.15 s per item, so a batch of 5 is in hand long enough to be caught.
+    submitted = stack.exec(
+        "worker", "pipeline", "submit", "images", "/data/inputs/kill", "--ops", "blur:6,thumbnail:64"
+    )
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.split()[-1]
     holdings = Holdings(ledger.client)
@@ -274,9 +278,9 @@ def test_a_killed_worker_container_mid_job_is_taken_over_and_the_job_ends_exact_
     FIGURES["kill_to_finished_s"] = round(time.monotonic() - killed_at, 1)
     doc = ledger.document(job_id)
     assert doc["state"] == "succeeded", doc
-    assert doc["images"] == {"ok": 250, "failed": 0, "total": 250, "pending": 0}, doc
+    assert doc["images"] == {"ok": ITEMS_TO_KILL, "failed": 0, "total": ITEMS_TO_KILL, "pending": 0}, doc
     assert doc["ledger"]["unexpected"] == 0
-    assert len({r.id for r in ledger.results(job_id)}) == 250
+    assert len({r.id for r in ledger.results(job_id)}) == ITEMS_TO_KILL
     assert owner not in holdings.held_by(job_id).values()  # what it held was taken over
     assert stack.inspect(container)["State"]["Status"] == "exited"
 
