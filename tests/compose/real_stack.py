@@ -161,6 +161,13 @@ class ComposeStack:
                 return str(doc["Id"])
         raise AssertionError(f"no running worker container has host name {host}")
 
+    def worker_pid(self, container: str) -> int:
+        """The host pid of the worker process in ``container`` (the child of its init, docker-init)."""
+        init = int(self.inspect(container)["State"]["Pid"])
+        children = Path(f"/proc/{init}/task/{init}/children").read_text().split()
+        assert len(children) == 1, f"{container}: init has children {children}"
+        return int(children[0])
+
     def docker_run(self, *args: str, timeout: float = 120.0) -> str:
         """`docker run -d` on the private engine; returns the container id."""
         return self.engine.docker("run", "-d", *args, timeout=timeout).stdout.strip()

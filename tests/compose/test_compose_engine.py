@@ -20,7 +20,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import tempfile
 import time
 import urllib.error
@@ -49,7 +51,7 @@ EXPECTED = {"redis": 1, "worker": WORKERS, "scheduler": 2, "flower": 1, "demo-si
 DEMO_PAGES = 60
 TICK_S = 2
 TAKEOVER_BOUND_S = 30.0
-ITEMS_TO_KILL = 120
+ITEMS_TO_KILL = 48  # ~4 s of work on 2 quiet cores: the bound is on the takeover, not on a busy machine
 FIGURES: dict[str, Any] = {}
 
 
@@ -259,20 +261,22 @@ def test_a_killed_worker_container_mid_job_is_taken_over_and_the_job_ends_exact_
     holdings = Holdings(ledger.client)
     victim: tuple[str, str] | None = None
     deadline = time.monotonic() + 60
-    while victim is None:  # freeze a worker that holds items, then kill it: it cannot finish them in between
+    while victim is None:  # stop a worker that holds items, then kill it: it cannot finish them in between
         assert time.monotonic() < deadline, "no worker held items of the job"
         assert ledger.meta(job_id).state not in FINAL_STATES, "the job ended before a worker could be killed"
         for owner in set(holdings.held_by(job_id).values()):
             container = stack.node_container(owner)
-            stack.docker("pause", container)
+            pid = stack.worker_pid(container)
+            os.kill(pid, signal.SIGSTOP)  # the freezer (`docker pause`) can fail on a busy host; SIGSTOP cannot
+            stopped_at = time.monotonic()  # its heartbeat stops here: the takeover is timed from this moment
             if owner in holdings.held_by(job_id).values():
                 victim = (owner, container)
                 break
-            stack.docker("unpause", container)
+            os.kill(pid, signal.SIGCONT)
         time.sleep(0.02)
     owner, container = victim
     stack.docker("kill", container)
-    killed_at = time.monotonic()
+    killed_at = stopped_at
     wait_until(lambda: ledger.meta(job_id).state in FINAL_STATES, TAKEOVER_BOUND_S,
                lambda: f"job {job_id} to end after the kill: {ledger.document(job_id)}")  # fmt: skip
     FIGURES["kill_to_finished_s"] = round(time.monotonic() - killed_at, 1)
@@ -287,7 +291,7 @@ def test_a_killed_worker_container_mid_job_is_taken_over_and_the_job_ends_exact_
 
 def test_down_then_up_keeps_every_job_in_the_redis_append_only_file(stack: ComposeStack, ledger: Ledger) -> None:
     before = {meta.job_id: (meta.state, meta.total) for meta in ledger.recent_jobs(100)}
-    assert len(before) >= 5
+    assert len(before) >= 5 and all(state in FINAL_STATES for state, _ in before.values()), before
     stack.run("--profile", "demo", "down", "--timeout", "30")
     assert not stack.containers(all_states=True)
     started = time.monotonic()
