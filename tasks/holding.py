@@ -3,8 +3,8 @@
 A batch task (fetch, transform, crawl pages) marks its items held by this
 worker when it starts (``task_prerun``) and releases them when it ends
 (``task_postrun``); a crawl session that tops itself up adds what it took
-(``hold_more``). A task that is retried keeps them held: its retry message
-waits in this worker. The ticker (``tick``) first expires the leases held by
+(``hold_more``). A task that is retried (Redis trouble) leaves them held by
+this worker until the retry starts, wherever it does. The ticker (``tick``) first expires the leases held by
 dead workers, then pumps, so what a dead worker held is re-sent in the same
 tick (see ``workers.takeover``).
 """
@@ -70,7 +70,7 @@ def hold_more(task_id: str, job_id: str, item_ids: Sequence[str]) -> None:
 def release_batch(task_id: str = "", state: str | None = None, **_: Any) -> None:
     with _lock:
         entry = _held.pop(task_id, None)
-    if entry is None or state == "RETRY":  # a retry waits in this worker: its items stay held
+    if entry is None or state == "RETRY":  # held until the retry starts (and its worker holds them)
         return
     job_id, ids = entry
     try:
