@@ -117,6 +117,18 @@ class Settings(BaseSettings):
     visibility_timeout_s: float = Field(
         300.0, gt=0, description="unacked batches of a lost worker are re-delivered after this"
     )
+    worker_lost_s: float = Field(
+        6.0,
+        ge=3.0,
+        le=600.0,
+        description="a worker silent this long (no heartbeat) is taken for dead: the live workers re-send the "
+        "batches it was running at once, without waiting for the visibility timeout",
+    )
+    health_file: Path | None = Field(
+        None,
+        description="a file the worker and the scheduler touch after each heartbeat written to Redis "
+        "(the container healthcheck looks at its age instead of starting a Python process)",
+    )
     blob_ttl_s: int = Field(24 * 3600, ge=60, description="how long fetched bytes stay in Redis")
     retention_s: int = Field(7 * 24 * 3600, ge=60, description="how long job records are kept")
     cache_ttl_s: int = Field(

@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,10 +107,13 @@ def start_redis(
     appendonly: bool = True,
     ready_timeout: float = 15.0,
     die_with_parent: bool = False,
+    also_bind: Sequence[str] = (),
 ) -> RedisServer:
     """Start redis-server on loopback and wait until it answers PING.
 
     ``die_with_parent``: it gets SIGTERM (and flushes its AOF) when this process dies.
+    ``also_bind`` adds addresses to listen on besides 127.0.0.1 (the "other host" of the
+    remote-worker test); the URL returned is the loopback one.
     """
     binary = find_redis_server()
     directory.mkdir(parents=True, exist_ok=True)
@@ -118,7 +122,7 @@ def start_redis(
     for _ in range(5):  # a free port can be taken between probing and binding
         chosen = port or free_port()
         args = [
-            binary, "--bind", "127.0.0.1", "--port", str(chosen), "--protected-mode", "yes",
+            binary, "--bind", "127.0.0.1", *also_bind, "--port", str(chosen), "--protected-mode", "yes",
             "--dir", str(directory), "--save", "", "--maxmemory-policy", "noeviction",
             "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
             "--logfile", str(directory / "redis.log"),

@@ -10,6 +10,7 @@ from celery import Task
 from pipeline.kinds.crawl import PAGES_STAGE
 from tasks.app import app
 from tasks.flow import RETRY, advance, guarded, send
+from tasks.holding import hold_more
 from tasks.runtime import runtime
 from workers import crawl_stages
 from workers.crawl_stages import PageEntry
@@ -23,6 +24,7 @@ def _entries(raw: list[list[Any]], waited: float) -> list[PageEntry]:
 def pages(self: Task, job_id: str, entries: list[list[Any]], sent_at: float) -> None:
     batch = _entries(entries, time.time() - sent_at)
     held = [(e.id, e.url) for e in batch]  # grows with refills: a bug fails them all, so the job still ends
+    task_id = self.request.id  # refills run on other threads, where self.request is not this one
 
     def refill(wanted: int) -> list[PageEntry]:
         """Claim pages this batch can start now; anything else claimed (images) is sent."""
@@ -35,6 +37,7 @@ def pages(self: Task, job_id: str, entries: list[list[Any]], sent_at: float) -> 
                 others.append(claimed)
         send(others)
         held.extend((e.id, e.url) for e in taken)
+        hold_more(task_id, job_id, [e.id for e in taken])  # taken over if this worker dies
         return taken
 
     def work() -> None:

@@ -27,7 +27,7 @@ def create_app(settings: Settings, url: str, *, worker: bool = False) -> Celery:
     """A configured app; ``worker`` also imports the task modules (every kind's) and lifecycle hooks."""
     settings.check_delivery_timeouts()
     modules = dict.fromkeys(kind.task_module for kind in KINDS.values())
-    include = [*modules, "tasks.flow", "tasks.signals"] if worker else []
+    include = [*modules, "tasks.flow", "tasks.holding", "tasks.signals"] if worker else []
     app = Celery("pipeline", broker=url, include=include, set_as_current=worker)
     app.conf.update(
         # JSON in, JSON out; a pickle message is refused, never executed.

@@ -14,7 +14,7 @@ from celery import signals
 from pipeline.core.errors import ConfigError
 from pipeline.logs import setup_logging
 from tasks import runtime
-from tasks.flow import advance_all
+from tasks.holding import tick
 from tasks.monitoring import CoreEvents
 from workers.runtime import Runtime
 from workers.ticker import Ticker
@@ -53,8 +53,9 @@ def start_runtime(sender: Any, **_: Any) -> None:
     runtime.install(rt)
     _core_events = CoreEvents(app, sender.hostname, rt.core_figures)
     _core_events.start()
-    # Every worker advances every active job every few seconds (claims in Redis make overlaps safe).
-    _ticker = Ticker(TICK_S, advance_all, name="pipeline-advance")
+    # Every few seconds every worker takes over dead workers' items, then advances every active job
+    # (claims in Redis make overlaps safe; see tasks.holding).
+    _ticker = Ticker(TICK_S, tick, name="pipeline-advance")
     _ticker.start()
 
 

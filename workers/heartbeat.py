@@ -6,6 +6,13 @@ figures (``slots``: items, busy seconds and items/s per pool slot and stage;
 ``io``: the same for work outside the pool; ``recorded``: items recorded in
 the ledger, each once). A worker that dies simply stops refreshing and
 disappears after the TTL.
+
+Each beat also sets ``pl:live:NODE`` to this process's instance token, expiring
+after ``PIPELINE_WORKER_LOST_S``: the other workers read it to tell a dead
+worker (or an earlier incarnation under the same name) from a live one and take
+over its in-flight items (``workers.takeover``). With ``PIPELINE_HEALTH_FILE``
+set, a beat that reached Redis also touches that file, which is all a
+container healthcheck needs to look at.
 """
 
 from __future__ import annotations
@@ -13,12 +20,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import secrets
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+from pipeline import health
 from pipeline.core.errors import BrokerUnavailable
 from pipeline.ledger import Ledger
+from pipeline.ledger.holdings import owner_of
 from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
 
@@ -35,8 +46,14 @@ class Heartbeat:
         record: dict[str, Any],
         metrics: SlotMetrics,
         processes: ProcessPool,
+        *,
+        lost_s: float = 6.0,
+        health_file: Path | None = None,
     ) -> None:
         self.ledger = ledger
+        self.lost_s, self.health_file = lost_s, health_file
+        # Tells this process from an earlier one that ran under the same name (a restarted container).
+        self.instance = secrets.token_hex(6)
         self.node, self.record = node, record
         self.metrics, self.processes = metrics, processes
         self._stop = threading.Event()
@@ -55,7 +72,8 @@ class Heartbeat:
             "window_s": json.dumps(figures["window_s"]),
             "pool_rebuilds": json.dumps(self.processes.rebuilds),
         }
-        self.ledger.beat(self.node, fields, TTL_S)
+        self.ledger.beat(self.node, fields, TTL_S, self.instance, self.lost_s)
+        health.touch(self.health_file)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -75,6 +93,12 @@ class Heartbeat:
             self._thread.join(5)
         with contextlib.suppress(BrokerUnavailable):
             self.ledger.forget_worker(self.node)
+        health.remove(self.health_file)
+
+    @property
+    def owner(self) -> str:
+        """How this process signs the items it holds (``workers.takeover``)."""
+        return owner_of(self.node, self.instance)
 
 
 def core_figures(metrics: SlotMetrics, processes: ProcessPool) -> dict[str, Any]:

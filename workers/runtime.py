@@ -26,6 +26,7 @@ from pipeline.frontier import Frontier
 from pipeline.ledger import Ledger
 from pipeline.ledger.blobs import BlobStore
 from pipeline.ledger.connection import connect
+from pipeline.ledger.holdings import Holdings
 from pipeline.politeness import Gate
 from workers.heartbeat import Heartbeat, core_figures
 from workers.loop import EventLoopThread
@@ -34,6 +35,7 @@ from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
 from workers.result_cache import CacheSettings
 from workers.robots_cache import RobotsCache, robots_limits
+from workers.takeover import Takeover
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class Runtime:
     frontier: Frontier
     blobs: BlobStore
     heartbeat: Heartbeat
+    takeover: Takeover
     limits: FetchLimits = field(default_factory=FetchLimits)
     aredis: Any = None  # redis.asyncio client living on the event loop (crawl politeness, robots)
     acquire_script: Any = None
@@ -101,9 +104,12 @@ class Runtime:
             "name": node, "host": socket.gethostname(), "pid": os.getpid(), "version": __version__,
             "processes": processes.size, "threads": settings.threads, **info,
         }  # fmt: skip
-        heartbeat = Heartbeat(ledger, node, record, metrics, processes)
+        heartbeat = Heartbeat(ledger, node, record, metrics, processes, lost_s=settings.worker_lost_s,
+                              health_file=settings.health_file)  # fmt: skip
+        # Held-item records outlive any lease they could matter for (see pipeline.ledger.holdings).
+        takeover = Takeover(Holdings(ledger.client), heartbeat.owner, round(2 * settings.visibility_timeout_s))
         runtime = cls(settings, node, loop, session, threads, processes, metrics, ledger, Frontier(ledger, settings),
-                      blobs, heartbeat, limits)  # fmt: skip
+                      blobs, heartbeat, takeover, limits)  # fmt: skip
         runtime.aredis = aredis
         runtime.acquire_script = Gate.register(aredis)
         runtime.robots = RobotsCache(session, aredis, robots_limits(limits))

@@ -30,6 +30,7 @@ from pipeline.ledger.keys import (
     WORKER_PREFIX,
     job_key,
     job_keys,
+    live_key,
     worker_key,
 )
 
@@ -319,15 +320,17 @@ class Ledger:
         return metas
 
     # -- workers and caches --------------------------------------------------------
-    def beat(self, node: str, fields: Mapping[str, str], ttl_s: int) -> None:
-        """Refresh a worker's self-description (``pl:worker:NODE``, gone ``ttl_s`` after its last beat)."""
+    def beat(self, node: str, fields: Mapping[str, str], ttl_s: int, instance: str, lost_s: float) -> None:
+        """Refresh a worker's self-description (``pl:worker:NODE``, gone ``ttl_s`` after its last beat)
+        and its live instance (``pl:live:NODE``, gone ``lost_s`` after: then its items are taken over)."""
         pipe = self.client.pipeline()
         pipe.hset(worker_key(node), mapping=dict(fields))
         pipe.expire(worker_key(node), ttl_s)
+        pipe.set(live_key(node), instance, px=max(1, round(lost_s * 1000)))
         pipe.execute()
 
     def forget_worker(self, node: str) -> None:
-        self.client.delete(worker_key(node))
+        self.client.delete(worker_key(node), live_key(node))
 
     def worker_alive(self, node: str) -> bool:
         return bool(self.client.exists(worker_key(node)))

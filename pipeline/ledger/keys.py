@@ -22,6 +22,8 @@ Jobs (``pipeline.ledger.jobs``), one job = a handful of keys expiring together:
 Workers, bodies, caches, schedules:
 
     pl:worker:NAME           HASH   a live worker's self-description (short TTL)
+    pl:live:NAME             STRING the running instance of that worker (expires after PIPELINE_WORKER_LOST_S)
+    pl:job:ID:held, owners   HASH, SET   which worker runs which item now (``holdings``: takeover of the dead)
     pl:blob:JOB:ITEM         STRING fetched bytes waiting for the transform stage
     pl:robots:ORIGIN         STRING a host's parsed robots.txt rules
     pl:cache:DIGEST          STRING a cached output; pl:cache-index, -sizes, -bytes its bookkeeping
@@ -35,6 +37,7 @@ JOBS = PREFIX + "jobs"
 ACTIVE_JOBS = PREFIX + "active"
 OUTPUT_DIRS = PREFIX + "outputs"
 WORKER_PREFIX = PREFIX + "worker:"
+LIVE_PREFIX = PREFIX + "live:"  # not under WORKER_PREFIX: the workers listing scans that for hashes
 BLOB_PREFIX = PREFIX + "blob:"
 ROBOTS_PREFIX = PREFIX + "robots:"
 CACHE_PREFIX = PREFIX + "cache:"
@@ -65,6 +68,10 @@ def politeness_keys(job_id: str, host: str) -> list[str]:
 
 def worker_key(node: str) -> str:
     return WORKER_PREFIX + node
+
+
+def live_key(node: str) -> str:
+    return LIVE_PREFIX + node
 
 
 def blob_key(job_id: str, item_id: str) -> str:

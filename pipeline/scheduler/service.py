@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from pipeline import health
 from pipeline.config import Settings
 from pipeline.ledger.connection import REDIS_TROUBLE, connect
 from pipeline.producer import Producer
@@ -110,11 +111,13 @@ class SchedulerService:
             self.aps.shutdown(wait=True)  # in-flight submissions finish first
         with contextlib.suppress(*REDIS_TROUBLE):
             self.claims.stop_beating(self.owner)
+        health.remove(self.settings.health_file)
         self.producer.close()
         self.client.close()
 
     def _beat(self) -> None:
         self.claims.beat(self.owner, {"schedules": len(self._active)}, self.heartbeat_ttl_s)
+        health.touch(self.settings.health_file)  # after the beat reached Redis (the container healthcheck)
 
     # -- definitions -> APScheduler jobs ------------------------------------------------------
     def _sync(self) -> None:

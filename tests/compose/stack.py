@@ -15,7 +15,7 @@ always the same way, on every argument, environment value and healthcheck:
   under the stack's directory (named volumes) or the bind-mounted host path;
   other paths under ``/data`` live in a per-replica folder (the container's
   own layer); files the Dockerfile COPYs (``/usr/local/bin/pipeline-entrypoint``,
-  ``/app/deploy/healthcheck.py``) are the repository's files.
+  ``/app/deploy/demo_site.py``) are the repository's files.
 - **programs**: ``PATH`` starts with this virtualenv's ``bin`` (where
   ``pipeline`` and ``python`` are, as in the image); ``redis-server`` is the
   binary ``pipeline.localredis.find_redis_server`` finds.
