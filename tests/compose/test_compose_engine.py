@@ -39,8 +39,8 @@ from pipeline.kinds import job_document
 from pipeline.ledger import Ledger
 from pipeline.ledger.connection import connect
 from pipeline.ledger.holdings import Holdings
-from pipeline.monitor.top import queue_depths
 from pipeline.scheduler.store import ScheduleStore
+from tasks.names import QUEUES
 from tests.compose.engine import Engine, WheelServer, require_tools, standin_tarball, wheelhouse
 from tests.compose.real_stack import ComposeStack
 from tests.helpers import make_images, wait_until
@@ -285,7 +285,7 @@ def test_a_killed_worker_container_mid_job_is_taken_over_and_the_job_ends_exact_
             # Killed, it must hold a batch, and no message may still be on its way to it: a message
             # Redis hands to a BRPOP of a dying worker is lost until its lease runs out (300 s).
             # 10 batches for 3 workers x 4 prefetch slots: the queues empty at once.
-            if owner in holdings.held_by(job_id).values() and not any(queue_depths(ledger.client).values()):
+            if owner in holdings.held_by(job_id).values() and not any(ledger.queue_depths(QUEUES).values()):
                 victim = (owner, container)
                 break
             os.kill(pid, signal.SIGCONT)

@@ -21,12 +21,11 @@ from pipeline.cluster import WorkerProcess
 from pipeline.demo.server import StaticServer
 from pipeline.kinds.crawl import CrawlSpec
 from pipeline.ledger.holdings import Holdings
-from pipeline.ledger.keys import job_key
+from pipeline.ledger.keys import LIVE_PREFIX, job_key
 from tests.faults.conftest import FaultCluster
 from tests.faults.invariants import wait_final
 from tests.helpers import make_images, wait_until
 from tests.slow_site import SlowSite
-from workers.heartbeat import LIVE_PREFIX
 
 LEASE_S = "300"  # the default: nothing may come back by a lease running out within these tests
 TAKEOVER_BOUND_S = 30.0  # kill -> job finished (measured ~8-12 s; a lease would take 300 s)
