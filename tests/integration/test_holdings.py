@@ -25,7 +25,7 @@ def job(ledger: Ledger) -> Iterator[str]:
     job_id = "holdings-" + secrets.token_hex(4)
     ledger.create_job(job_id, "images", {}, "/tmp/out", window=10, batch=1)
     ledger.admit_items(job_id, [(item, f"/src/{item}.png", "f") for item in "abc"])
-    assert sorted(i for i, *_ in ledger.dispatch(job_id, LEASE_S, 10)) == ["a", "b", "c"]
+    assert sorted(c.id for c in ledger.dispatch(job_id, LEASE_S, 10)) == ["a", "b", "c"]
     yield job_id
     ledger.client.delete(*(job_key(job_id, part) for part in ("", "items", "urls", "frontier", "leases", "held",
                                                                  "owners")))  # fmt: skip
@@ -71,4 +71,4 @@ def test_a_sweep_takes_over_dead_owners_but_never_its_own_items(ledger: Ledger, 
     holdings.hold(job, "gone|i", ["b"], 60)
     assert Takeover(holdings, me, 60).sweep([job]) == 1
     assert holdings.held_by(job) == {"a": me}
-    assert [item for item, *_ in ledger.dispatch(job, LEASE_S, 10)] == ["b"]
+    assert [item.id for item in ledger.dispatch(job, LEASE_S, 10)] == ["b"]
