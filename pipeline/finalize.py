@@ -41,9 +41,11 @@ def _write(folder: OpenFolder, name: str, data: bytes | Iterable[str]) -> bool:
 
 def finalize_job(ledger: Ledger, job_id: str, retention_s: int, output_root: Path | None = None) -> Path | None:
     """Write the job's report files (unless its folder breaks this worker's output rules), then retention."""
+    kind = KINDS.get(ledger.meta(job_id).kind)
+    if kind is not None:
+        kind.finish(ledger, job_id, output_root)  # before the document: it may add to what the report says
     document = job_document(ledger, job_id)
     out = Path(document["output_dir"])
-    kind = KINDS.get(document["kind"])
     path: Path | None = None
     refused = refusal(out, output_root)
     if refused is not None:

@@ -97,6 +97,10 @@ class JobSpec(BaseModel):
             return self
         return self.model_copy(update={"output_dir": cwd / self.output_dir})
 
+    def plugins(self) -> list[tuple[str, str]]:
+        """The user's own stages this job names, as (role, ref): the live workers must be able to import them."""
+        return []
+
     def describe(self) -> str:
         """Command-line words for the fields that differ from their defaults (``schedule list``)."""
         words: list[str] = [self.kind]
@@ -162,6 +166,9 @@ class JobKind(ABC, Generic[SpecT, JobT]):
     def report_rows(self, doc: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Rows (label, rich text) the printed report shows after the state."""
         return []
+
+    def finish(self, ledger: Ledger, job_id: str, output_root: Path | None) -> None:
+        """Work the reduce step does once the job ended, before its report (a scrape merges its feed)."""
 
     def exports(self, ledger: Ledger, job_id: str) -> dict[str, Iterable[str]]:
         """Files (name -> lines, streamed) the reduce step writes beside ``report.json`` once the job ended."""

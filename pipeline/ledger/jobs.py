@@ -299,6 +299,23 @@ class Ledger:
             if not failed_only or not result.ok:
                 yield result
 
+    def raw_results(self, job_id: str) -> Iterator[str]:
+        """Stream recorded results as stored (JSON text), for readers that decode only what they need."""
+        for _, raw in self.client.hscan_iter(job_key(job_id, "done"), count=500):
+            yield str(raw)
+
+    def raw_results_of(self, job_id: str, item_ids: Sequence[str]) -> list[str | None]:
+        """The stored results of these items (JSON text, None if not recorded), in one round trip."""
+        return list(self.client.hmget(job_key(job_id, "done"), list(item_ids))) if item_ids else []
+
+    def job_field(self, job_id: str, name: str) -> str | None:
+        """A field a kind keeps in the job's record (it expires with the job)."""
+        value = self.client.hget(job_key(job_id), name)
+        return None if value is None else str(value)
+
+    def set_job_field(self, job_id: str, name: str, value: str) -> None:
+        self.client.hset(job_key(job_id), name, value)
+
     def recent_fingerprints(self, limit: int) -> list[tuple[str, tuple[str | None, ...]]]:
         """The ``limit`` most recent jobs, each with what changes when it moves on: (state, report,
         finished_at, ok, failed), in two round trips whatever the number (a watcher re-reads only those)."""

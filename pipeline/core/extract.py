@@ -1,0 +1,339 @@
+"""A scrape's fields: selectors, processors, and the items they extract from a parsed page.
+
+A field is ``NAME=SELECTOR`` (one value: the first match) or ``NAME[]=SELECTOR``
+(every match, a list). SELECTOR is ``css:EXPR`` or ``xpath:EXPR`` evaluated by
+**parsel** (Scrapy's selector library, so ``::text``, ``::attr(name)`` and XPath
+functions mean what they mean in a Scrapy spider). Values are strings with
+surrounding whitespace stripped; ``::attr(href)``/``::attr(src)`` (``/@href``,
+``/@src``) values are made absolute against the page (its ``<base href>`` first).
+
+Processors follow the selector on the command line (``|re:PATTERN``, ``|join``,
+``|join:SEP``, ``|int``, ``|float``, ``|number``, ``|default:VALUE``,
+``|required``) or are keys of the field's table in a spec file. They run in a
+fixed order whatever order they are written in: re (per value: the first
+group, or the whole match; a value that does not match is dropped), then the
+number parsing (per value: a value that does not parse is dropped), then join
+(a list becomes one string), then default (for a missing value). ``required``
+makes an item without the field *incomplete*: not emitted, counted by field.
+
+Everything here is pure and checked once at submit (``Extraction.parse``
+refuses a bad selector, pattern or processor with one line naming the field);
+the pool children run ``Extraction.items`` on each page's tree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urljoin
+
+import lxml.etree
+from parsel import Selector
+
+from pipeline.core.errors import UsageError
+
+PREFIXES = ("css", "xpath")
+PROCESSORS = ("re", "join", "int", "float", "number", "default", "required")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+# A processor starts at "|name" followed by ":" (re, join, default) or the end / the next "|".
+_PROC_SPLIT = re.compile(r"\|(?=(?:re:|join(?::|$|\|)|int(?:$|\|)|float(?:$|\|)|number(?:$|\|)|default:|required(?:$|\|)))")
+_ABSOLUTE_CSS = re.compile(r"::attr\(\s*(href|src)\s*\)\s*$")
+_ABSOLUTE_XPATH = re.compile(r"/@(href|src)\s*$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_PROBE = lxml.etree.fromstring("<html><body><p>probe</p></body></html>", lxml.etree.HTMLParser())
+
+
+@dataclass(frozen=True)
+class Select:
+    """A parsel selector: ``css:EXPR`` or ``xpath:EXPR``."""
+
+    prefix: str
+    expr: str
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Select:
+        prefix, sep, expr = text.strip().partition(":")
+        if not sep or prefix not in PREFIXES:
+            raise UsageError(f"{where}: selector {text!r} must start with css: or xpath: (e.g. css:h1::text)")
+        if not expr.strip():
+            raise UsageError(f"{where}: empty {prefix} selector")
+        select = cls(prefix, expr.strip())
+        try:
+            select.apply(Selector(root=_PROBE, type="html"))
+        except Exception as exc:  # cssselect's SelectorError, parsel's ValueError("XPath error: ...")
+            kind = "CSS" if prefix == "css" else "XPath"
+            raise UsageError(f"{where}: invalid {kind} selector {select.expr!r}: {exc}") from None
+        return select
+
+    def apply(self, node: Selector) -> Any:
+        return node.css(self.expr) if self.prefix == "css" else node.xpath(self.expr)
+
+    @property
+    def absolute(self) -> bool:
+        """Whether the values are link targets (href/src attributes), made absolute."""
+        pattern = _ABSOLUTE_CSS if self.prefix == "css" else _ABSOLUTE_XPATH
+        return bool(pattern.search(self.expr))
+
+    def text(self) -> str:
+        return f"{self.prefix}:{self.expr}"
+
+
+def parse_number(value: Any, kind: str) -> int | float | None:
+    """``value`` as a number (``int``, ``float``, or ``number``: an int when it is one); None if it is not.
+
+    Thousands separators (``1,234``) and surrounding spaces are allowed; units are not
+    (``|re:[\\d.]+`` takes a price out of ``$12.50``).
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        number: float | int = value
+    else:
+        text = str(value).strip().replace(",", "").replace("_", "")
+        if not _NUMBER.match(text):
+            return None
+        number = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+    if kind == "int":
+        return int(number) if float(number).is_integer() else None
+    if kind == "float":
+        return float(number)
+    return number
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field: its selector, whether it is a list, and its processors."""
+
+    name: str
+    select: Select
+    many: bool = False
+    pattern: str | None = None
+    number: str | None = None  # "int", "float" or "number"
+    join: str | None = None
+    default: Any = None
+    required: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "select": self.select.text(), "many": self.many, "re": self.pattern,
+                "number": self.number, "join": self.join, "default": self.default, "required": self.required}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> FieldSpec:
+        prefix, _, expr = str(raw["select"]).partition(":")
+        return cls(str(raw["name"]), Select(prefix, expr), bool(raw.get("many")), raw.get("re"), raw.get("number"),
+                   raw.get("join"), raw.get("default"), bool(raw.get("required")))  # fmt: skip
+
+    def value(self, node: Selector, base: str) -> Any:
+        """The field's value in ``node``: None (missing), a string/number, or a list."""
+        matches = self.select.apply(node)
+        raw = [text.strip() for text in (matches.getall() if self.many else matches.getall()[:1])]
+        if self.select.absolute:
+            raw = [urljoin(base, text) if text else text for text in raw]
+        values: list[Any] = raw
+        if self.pattern is not None:
+            values = [found for text in raw if (found := _first_match(self.pattern, text)) is not None]
+        if self.number is not None:
+            values = [n for text in values if (n := parse_number(text, self.number)) is not None]
+        result: Any = values if self.many else (values[0] if values else None)
+        if self.join is not None and isinstance(result, list):
+            result = self.join.join(str(v) for v in result)
+        if result is None or result == "" or result == []:
+            return self.default if self.default is not None else ([] if self.many and self.join is None else None)
+        return result
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _first_match(pattern: str, text: str) -> str | None:
+    match = _compiled(pattern).search(text)
+    if match is None:
+        return None
+    return match.group(1) if match.groups() else match.group(0)
+
+
+def parse_field(text: str) -> FieldSpec:
+    """``NAME=SELECTOR[|processor...]`` (``NAME[]=`` for a list), as typed after ``--field``."""
+    name, sep, rest = text.partition("=")
+    name = name.strip()
+    many = name.endswith("[]")
+    name = name.removesuffix("[]").strip()
+    where = f"--field {name or text!r}"
+    if not sep or not name:
+        raise UsageError(f"--field {text!r}: expected NAME=SELECTOR, e.g. title=css:h1::text")
+    parts = _PROC_SPLIT.split(rest)
+    procs: dict[str, Any] = {}
+    for proc in parts[1:]:
+        key, _, arg = proc.partition(":")
+        if key in procs:
+            raise UsageError(f"{where}: processor |{key} given twice")
+        procs[key] = arg if key in ("re", "join", "default") else True
+        if key == "join" and not arg:
+            procs[key] = " "
+    return build_field(name, parts[0], many, procs, where)
+
+
+def build_field(name: str, selector: str, many: bool, procs: Mapping[str, Any], where: str) -> FieldSpec:
+    """A field from its parts (the command line's or a spec file's), every part checked."""
+    if not _NAME.match(name):
+        raise UsageError(f"{where}: field name {name!r} must be letters, digits, _ . - (starting with a letter)")
+    if name == "url":
+        raise UsageError(f"{where}: 'url' is the page of every item, added automatically; name the field otherwise")
+    unknown = sorted(set(procs) - set(PROCESSORS))
+    if unknown:
+        raise UsageError(f"{where}: unknown processor {unknown[0]!r} (known: {', '.join(PROCESSORS)})")
+    select = Select.parse(selector, where)
+    pattern = procs.get("re")
+    if pattern is not None:
+        try:
+            compiled = re.compile(str(pattern))
+        except re.error as exc:
+            raise UsageError(f"{where}: invalid regular expression {pattern!r}: {exc}") from None
+        pattern = compiled.pattern
+    numbers = [kind for kind in ("int", "float", "number") if procs.get(kind)]
+    if len(numbers) > 1:
+        raise UsageError(f"{where}: choose one of |int, |float, |number")
+    join = procs.get("join")
+    if join is True:
+        join = " "
+    return FieldSpec(name, select, many, pattern, numbers[0] if numbers else None,
+                     None if join is None else str(join), procs.get("default"), bool(procs.get("required")))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PageItems:
+    """What a page gave: its items (each a dict with ``url`` first), and items left out by field."""
+
+    items: list[dict[str, Any]]
+    incomplete: dict[str, int] = field(default_factory=dict)
+    follow: list[str] | None = None  # links from --follow (None: every link, as a crawl)
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """A scrape's extraction: its fields, item and follow selectors, unique key and extractor."""
+
+    fields: tuple[FieldSpec, ...] = ()
+    item: Select | None = None
+    follow: Select | None = None
+    unique: tuple[str, ...] = ()
+    extractor: str | None = None
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise UsageError(f"--field {twice}: defined twice")
+        missing = [key for key in self.unique if key not in names and key != "url"]
+        if missing and self.extractor is None:
+            raise UsageError(f"unique key {missing[0]!r} is not a field (fields: {', '.join(names) or 'none'})")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fields": [f.to_json() for f in self.fields], "item": self.item.text() if self.item else None,
+                "follow": self.follow.text() if self.follow else None, "unique": list(self.unique),
+                "extractor": self.extractor}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Extraction:
+        def select(text: str | None) -> Select | None:
+            if not text:
+                return None
+            prefix, _, expr = text.partition(":")
+            return Select(prefix, expr)
+
+        return cls(tuple(FieldSpec.from_json(f) for f in raw.get("fields", [])), select(raw.get("item")),
+                   select(raw.get("follow")), tuple(raw.get("unique", [])), raw.get("extractor"))  # fmt: skip
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def items(self, root: Any, url: str) -> PageItems:
+        """The items of a page whose lxml tree is ``root`` (fetched from ``url``, its final URL)."""
+        page = Selector(root=root, type="html")
+        base_href = page.xpath("//base/@href").get()
+        base = urljoin(url, base_href.strip()) if base_href else url
+        items: list[dict[str, Any]] = []
+        incomplete: dict[str, int] = {}
+        if self.fields:
+            nodes = self.item.apply(page) if self.item is not None else [page]
+            for node in nodes:
+                item: dict[str, Any] = {"url": url}
+                missing = None
+                for spec in self.fields:
+                    value = item[spec.name] = spec.value(node, base)
+                    if spec.required and missing is None and value in (None, "", []):
+                        missing = spec.name
+                if missing is not None:
+                    incomplete[missing] = incomplete.get(missing, 0) + 1
+                else:
+                    items.append(item)
+        follow = None
+        if self.follow is not None:  # elements give their href (as Scrapy's response.follow_all(css=...))
+            follow = []
+            for found in self.follow.apply(page):
+                href = found.root if isinstance(found.root, str) else found.attrib.get("href") or ""
+                if href.strip():
+                    follow.append(urljoin(base, href.strip()))
+        return PageItems(items, incomplete, follow)
+
+
+def unique_key(item: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """The identity of an item under a unique key: its values of ``keys``, as JSON."""
+    return json.dumps([item.get(key) for key in keys], sort_keys=True, ensure_ascii=False)
+
+
+def parse_spec_file(text: str, where: str) -> dict[str, Any]:
+    """A ``--spec FILE.toml``'s extraction: {fields: [FieldSpec], item, follow, unique, extractor}.
+
+    ``[fields]`` maps a name to a selector string, or to a table with ``selector``
+    and processor keys (``re``, ``join``, ``number``/``int``/``float``, ``default``,
+    ``required``, ``many``). ``where`` names the file in errors.
+    """
+    import tomllib
+
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{where}: not valid TOML: {exc}") from None
+    known = {"fields", "item", "follow", "unique", "extractor"}
+    if unknown := sorted(set(raw) - known):
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    fields: list[FieldSpec] = []
+    table = raw.get("fields", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: [fields] must be a table of NAME = \"css:...\" or [fields.NAME] tables")
+    for name, value in table.items():
+        here = f"{where}: field {name!r}"
+        if isinstance(value, str):
+            fields.append(build_field(name, value, False, {}, here))
+            continue
+        if not isinstance(value, dict):
+            raise UsageError(f"{here}: expected a selector string or a table with selector = ...")
+        procs = {k: v for k, v in value.items() if k not in ("selector", "many")}
+        if "selector" not in value:
+            listed = ", ".join(sorted(procs)) or "nothing"
+            raise UsageError(f"{here}: has {listed} but no selector (add selector = \"css:...\")")
+        number = procs.pop("number", None)
+        if isinstance(number, str):
+            if number not in ("int", "float", "number"):
+                raise UsageError(f"{here}: number must be \"int\", \"float\" or \"number\" (or true)")
+            procs[number] = True
+        elif number:
+            procs["number"] = True
+        fields.append(build_field(name, str(value["selector"]), bool(value.get("many")), procs, here))
+    unique = raw.get("unique", [])
+    unique = [unique] if isinstance(unique, str) else list(unique)
+    out: dict[str, Any] = {"fields": fields, "unique": [str(u) for u in unique]}
+    for key in ("item", "follow"):
+        if key in raw:
+            out[key] = Select.parse(str(raw[key]), f"{where}: {key}")
+    if "extractor" in raw:
+        out["extractor"] = str(raw["extractor"])
+    return out
