@@ -70,7 +70,7 @@ def parse_for_scrape(
         found: list[PageItems] = []
         failure: tuple[str, str] | None = None
 
-        def visit(root: Any, url: str = url) -> None:
+        def visit(root: Any, url: str = url, found: list[PageItems] = found) -> None:
             found.append(spec.items(root, url))
 
         try:

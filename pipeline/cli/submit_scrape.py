@@ -42,8 +42,13 @@ def _spec_file(path: Path | None) -> tuple[str | None, str | None]:
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.toml",
               help="Fields (with processors), item, follow, unique and extractor in a TOML file; "
                    "--field/--item/--follow override it.")  # fmt: skip
-@click.option("-o", "--feed", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="The feed: .jsonl, .json or .csv, by extension [default: OUTPUT/items.jsonl].")
+@click.option(
+    "-o",
+    "--feed",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="The feed: .jsonl, .json or .csv, by extension [default: OUTPUT/items.jsonl].",
+)
 @spec_option(ScrapeSpec, "extractor", "--extractor", metavar="MODULE:FUNCTION",
              help="Your function (url, html_text) -> list[dict], run on every page after the fields; an entry "
                   "point name (pipeline.extractors) or a dotted path the workers can import.")  # fmt: skip

@@ -40,7 +40,9 @@ PREFIXES = ("css", "xpath")
 PROCESSORS = ("re", "join", "int", "float", "number", "default", "required")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 # A processor starts at "|name" followed by ":" (re, join, default) or the end / the next "|".
-_PROC_SPLIT = re.compile(r"\|(?=(?:re:|join(?::|$|\|)|int(?:$|\|)|float(?:$|\|)|number(?:$|\|)|default:|required(?:$|\|)))")
+_PROC_SPLIT = re.compile(
+    r"\|(?=(?:re:|join(?::|$|\|)|int(?:$|\|)|float(?:$|\|)|number(?:$|\|)|default:|required(?:$|\|)))"
+)
 _ABSOLUTE_CSS = re.compile(r"::attr\(\s*(href|src)\s*\)\s*$")
 _ABSOLUTE_XPATH = re.compile(r"/@(href|src)\s*$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -119,7 +121,8 @@ class FieldSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "select": self.select.text(), "many": self.many, "re": self.pattern,
-                "number": self.number, "join": self.join, "default": self.default, "required": self.required}  # fmt: skip
+                "number": self.number, "join": self.join, "default": self.default,
+                "required": self.required}  # fmt: skip
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> FieldSpec:
@@ -202,8 +205,9 @@ def build_field(name: str, selector: str, many: bool, procs: Mapping[str, Any], 
     join = procs.get("join")
     if join is True:
         join = " "
-    return FieldSpec(name, select, many, pattern, numbers[0] if numbers else None,
-                     None if join is None else str(join), procs.get("default"), bool(procs.get("required")))  # fmt: skip
+    number = numbers[0] if numbers else None
+    joined = None if join is None else str(join)
+    return FieldSpec(name, select, many, pattern, number, joined, procs.get("default"), bool(procs.get("required")))
 
 
 @dataclass(frozen=True)
@@ -308,7 +312,7 @@ def parse_spec_file(text: str, where: str) -> dict[str, Any]:
     fields: list[FieldSpec] = []
     table = raw.get("fields", {})
     if not isinstance(table, dict):
-        raise UsageError(f"{where}: [fields] must be a table of NAME = \"css:...\" or [fields.NAME] tables")
+        raise UsageError(f'{where}: [fields] must be a table of NAME = "css:..." or [fields.NAME] tables')
     for name, value in table.items():
         here = f"{where}: field {name!r}"
         if isinstance(value, str):
@@ -319,11 +323,11 @@ def parse_spec_file(text: str, where: str) -> dict[str, Any]:
         procs = {k: v for k, v in value.items() if k not in ("selector", "many")}
         if "selector" not in value:
             listed = ", ".join(sorted(procs)) or "nothing"
-            raise UsageError(f"{here}: has {listed} but no selector (add selector = \"css:...\")")
+            raise UsageError(f'{here}: has {listed} but no selector (add selector = "css:...")')
         number = procs.pop("number", None)
         if isinstance(number, str):
             if number not in ("int", "float", "number"):
-                raise UsageError(f"{here}: number must be \"int\", \"float\" or \"number\" (or true)")
+                raise UsageError(f'{here}: number must be "int", "float" or "number" (or true)')
             procs[number] = True
         elif number:
             procs["number"] = True

@@ -104,8 +104,9 @@ class FieldStats:
             "top_exact": self.top_exact,
         }
         if self.numeric and self.count:
-            out["numeric"] = {"min": _plain(self.low), "max": _plain(self.high),
-                              "mean": round(self.total / self.count, 6), "sum": _plain(round(self.total, 6))}  # fmt: skip
+            mean = round(self.total / self.count, 6)
+            out["numeric"] = {"min": _plain(self.low), "max": _plain(self.high), "mean": mean,
+                              "sum": _plain(round(self.total, 6))}  # fmt: skip
         return out
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import random
+from typing import Any
 
 PER_PAGE = 8
 _ADJECTIVES = ("Copper", "Quiet", "Café", "Harbor", "Ember", "Jasmine", "Glacier", "Saffron", "Naïve", "Timber")
@@ -31,7 +32,7 @@ def _rng(seed: int, *parts: object) -> random.Random:
     return random.Random(":".join(map(str, (seed, "shop", *parts))))
 
 
-def product(seed: int, i: int) -> dict[str, object]:
+def product(seed: int, i: int) -> dict[str, Any]:
     """Product i's values as the pages show them (the reference scraper recovers them from the HTML)."""
     rng = _rng(seed, i)
     name = f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}"
@@ -59,7 +60,7 @@ def list_pages(products: int) -> int:
 
 def _card(seed: int, i: int, featured: bool = False) -> str:
     p = product(seed, i)
-    tags = "".join(f"<li>{t}</li>" for t in p["tags"])  # type: ignore[union-attr]
+    tags = "".join(f"<li>{t}</li>" for t in p["tags"])
     return (
         f'<div class="product{" featured" if featured else ""}" data-sku="{p["sku"]}">\n'
         f'  <h2 class="name"><a href="/shop/item/{i}.html">{html.escape(str(p["name"]))}</a></h2>\n'
@@ -91,7 +92,7 @@ def list_html(products: int, seed: int, k: int) -> bytes:
 
 def item_html(products: int, seed: int, i: int) -> bytes:
     p = product(seed, i)
-    tags = "".join(f"<li>{t}</li>" for t in p["tags"])  # type: ignore[union-attr]
+    tags = "".join(f"<li>{t}</li>" for t in p["tags"])
     stock = "" if p["stock"] is None else f'<span class="stock">{p["stock"]} in stock</span>\n'
     body = (
         f'<article class="product-detail">\n<h1>{html.escape(str(p["name"]))}</h1>\n'

@@ -84,7 +84,9 @@ def page_order(ledger: Ledger, job_id: str, merge: Merge) -> list[PageRef]:
     return [page for page, _ in pages]
 
 
-def item_lines(ledger: Ledger, job_id: str, pages: Sequence[PageRef], merge: Merge) -> Iterator[tuple[str, dict[str, Any]]]:
+def item_lines(
+    ledger: Ledger, job_id: str, pages: Sequence[PageRef], merge: Merge
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Pass 2: (stored JSON line, item) in feed order, duplicates under the unique key dropped and counted."""
     keys_seen: set[bytes] = set()
     for start in range(0, len(pages), PAGES_PER_READ):

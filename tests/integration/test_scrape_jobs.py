@@ -39,7 +39,9 @@ LISTING_FIELDS = (
 
 
 @pytest.fixture(scope="module")
-def second_worker(redis_url: str, ledger_module: Ledger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+def second_worker(
+    redis_url: str, ledger_module: Ledger, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
     logs = tmp_path_factory.mktemp("scrape-worker")
     process = start_worker(redis_url, f"scrape-second@{socket.gethostname()}", log_path=logs / "worker.log")
     try:
@@ -148,7 +150,8 @@ def test_a_required_field_leaves_items_out_as_incomplete_naming_the_field(
     spec.write_text(
         'follow = "css:h2.name a"\nunique = ["sku"]\n[fields]\nname = "css:article h1::text"\n'
         '[fields.sku]\nselector = "css:span.sku::text"\nrequired = true\n'
-        '[fields.stock]\nselector = "css:span.stock::text"\nre = \'(\\d+) in stock\'\nnumber = "int"\nrequired = true\n',
+        "[fields.stock]\nselector = \"css:span.stock::text\"\nre = '(\\d+) in stock'\n"
+        'number = "int"\nrequired = true\n',
         encoding="utf-8",
     )
     feed = tmp_path / "stock.jsonl"
