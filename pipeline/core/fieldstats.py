@@ -123,9 +123,10 @@ class ItemStats:
 
     def add(self, item: Mapping[str, Any]) -> None:
         self.items += 1
-        for name in item.keys() - self.fields.keys() - {"url"}:
-            stats = self.fields[name] = FieldStats()
-            stats.items = self.items - 1  # absent from the items before this one
+        for name in item:
+            if name not in self.fields and name != "url":  # a key only some items have (an extractor's)
+                stats = self.fields[name] = FieldStats()
+                stats.items = self.items - 1  # absent from the items before this one
         for name, stats in self.fields.items():
             stats.add(item.get(name))
 
