@@ -167,3 +167,19 @@ def test_a_required_field_leaves_items_out_as_incomplete_naming_the_field(
     assert [item["sku"] for item in items] == [f"SKU-{i:05d}" for i in (1, 2, 3, 4, 6, 7)]
     assert all(isinstance(item["stock"], int) for item in items)
     assert doc["scrape"]["incomplete"] == {"sku": 1, "stock": 2}  # the listing itself has no sku
+
+
+def test_an_extractor_that_raises_fails_its_page_and_the_rest_of_the_job_completes(
+    site: DemoSite, producer: Producer, ledger: Ledger, outputs: Path, tmp_path: Path
+) -> None:
+    feed = tmp_path / "extracted.jsonl"
+    doc = _scrape(producer, ledger, seeds=[site.url + "/shop/list/0.html"], follow="css:h2.name a", max_depth=1,
+                  extractor="tests.scrape_extractors:sku_and_heading", feed=feed, output_dir=outputs)  # fmt: skip
+    items = [json.loads(line) for line in feed.read_text(encoding="utf-8").splitlines()]
+    assert [item["sku"] for item in items] == [f"SKU-{i:05d}" for i in (0, 1, 2, 3, 4, 6, 7)]
+    assert all(item["url"].endswith(f"/item/{int(item['sku'][4:])}.html") for item in items)
+    assert doc["failures"] == {"extractor_error": 1}
+    failed = [r for r in ledger.results(doc["job_id"]) if not r.ok]
+    assert [(r.source.rsplit("/", 1)[-1], r.reason) for r in failed] == [("5.html", "extractor_error")]
+    assert "ValueError: product 5 is not for sale" in failed[0].detail
+    assert doc["scrape"]["fields"]["heading"]["fill_rate"] == 1.0
