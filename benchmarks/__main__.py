@@ -52,7 +52,13 @@ from pipeline.core.ops import parse_format, parse_ops
 RESULTS = data.RESULTS
 TARGETS = {data.LARGE.name: 0.95, data.SMALL.name: 0.9}
 OPS, FORMAT, QUALITY = "thumbnail:256", "webp", 85
-STANDALONE = ("tiny", "scaling", "memory", "scrape", "scrape_memory")  # benchmarks/<name>.py, each with main(repeat, quick, console)
+STANDALONE = (
+    "tiny",
+    "scaling",
+    "memory",
+    "scrape",
+    "scrape_memory",
+)  # benchmarks/<name>.py, each with main(repeat, quick, console)
 QUIET_CORES = 0.25  # others' mean CPU use (cores) above which a run is flagged as noisy
 console = Console(width=None if sys.stdout.isatty() else 200)
 

@@ -102,7 +102,10 @@ def run(repeat: int, quick: bool, log: Any) -> dict[str, Any]:
                     if result is not None:
                         rates[name].append(result["pages"] / result["wall_s"])
                 runs.append(one)
-                log(f"scrape round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f} pages/s" for k, v in rates.items() if v))
+                log(
+                    f"scrape round {round_ + 1}: "
+                    + ", ".join(f"{k} {v[-1]:.0f} pages/s" for k, v in rates.items() if v)
+                )
     finally:
         site.close()
         shutil.rmtree(workdir, ignore_errors=True)

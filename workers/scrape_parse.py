@@ -11,9 +11,10 @@ parsed **once** (``pipeline.core.html.parse_page``'s ``visit`` hook hands the
 scrape the untouched lxml tree, wrapped by parsel without a re-parse), so a
 scrape costs a crawl's parse plus the selectors, not two parses.
 
-The page's items travel in its result (``meta.items``: JSON lines as one
-string, so the ledger's Lua re-encoding cannot alter a number), recorded with
-the page by the ledger's first-write-wins call: a re-delivered page never adds
+The page's items travel with its result (``_items``: JSON lines as one
+string, so the ledger's Lua re-encoding cannot alter a number) and are kept
+by the ledger's first-write-wins call in the job's ``feed`` hash, apart from
+the (small) page results every report reads: a re-delivered page never adds
 items twice. The reduce merges them into the feed (``pipeline.kinds.scrape``).
 """
 
@@ -23,6 +24,7 @@ import json
 import os
 import time
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from pipeline.core.extract import Extraction, PageItems
@@ -69,6 +71,7 @@ def parse_for_scrape(
         started = time.perf_counter()
         found: list[PageItems] = []
         failure: tuple[str, str] | None = None
+        lines: list[str] = []
 
         def visit(root: Any, url: str = url, found: list[PageItems] = found) -> None:
             found.append(spec.items(root, url))
@@ -94,7 +97,7 @@ def parse_for_scrape(
             except (TypeError, ValueError) as exc:  # an extractor's NaN or other non-JSON value
                 failure, lines = ("extractor_error", f"item is not JSON: {exc}"), []
             keys = list(dict.fromkeys(key for item in items for key in item))
-            meta = {"items": "\n".join(lines), "n_items": len(lines), "keys": keys}
+            meta = {"n_items": len(lines), "keys": keys}
             if page.incomplete:
                 meta["incomplete"] = page.incomplete
         links = info.links if page.follow is None else list(dict.fromkeys(filter(None, map(normalize, page.follow))))
@@ -102,6 +105,8 @@ def parse_for_scrape(
         if images:
             discovered += ',"_images":' + _encode(info.images, in_scope, "i")
         discovered += ',"_words":' + _JSON.encode(info.top_words)
+        if failure is None and lines:  # the ledger keeps them apart from the page's result (its `feed`)
+            discovered += ',"_items":' + encode_basestring_ascii("\n".join(lines))
         parsed.append(ParsedPage(info.title, info.word_count, len(info.links), time.perf_counter() - started,
                                  os.getpid(), discovered, meta, failure))  # fmt: skip
     if sum(len(body) for body, _, _ in pages) >= TRIM_AFTER_BYTES:

@@ -205,7 +205,6 @@ def _pages(ledger: Ledger, job_id: str) -> Iterator[str]:
         if result.get("kind") not in ("page", "other"):
             continue
         meta = dict(result.get("meta") or {})
-        meta.pop("items", None)
         meta.pop("keys", None)
         line = {"url": result.get("source"), "ok": result.get("ok"), "kind": result.get("kind"), **meta}
         if not result.get("ok"):

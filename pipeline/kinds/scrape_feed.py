@@ -34,7 +34,7 @@ from pipeline.core.fieldstats import ItemStats
 from pipeline.ledger import Ledger
 
 FORMATS = {".jsonl": "jsonl", ".jl": "jsonl", ".json": "json", ".csv": "csv"}
-PAGES_PER_READ = 50
+PAGES_PER_READ = 20  # pages' items per round trip: a page may hold thousands
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,7 @@ def item_lines(
     keys_seen: set[bytes] = set()
     for start in range(0, len(pages), PAGES_PER_READ):
         chunk = pages[start : start + PAGES_PER_READ]
-        for raw in ledger.raw_results_of(job_id, [page.id for page in chunk]):
-            if raw is None:
-                continue
-            text = (json.loads(raw).get("meta") or {}).get("items") or ""
+        for text in ledger.feed_items(job_id, [page.id for page in chunk]):
             for line in text.split("\n") if text else ():
                 item = json.loads(line)
                 if merge.unique:

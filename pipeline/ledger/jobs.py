@@ -156,7 +156,7 @@ class Ledger:
     @staticmethod
     def _record_keys(job_id: str) -> list[str]:
         parts = ("items", "done", "stats", "urls", "frontier", "inflight", "leases", "words", *CRAWL_DEPTH_PARTS,
-                 "offsite")  # fmt: skip
+                 "offsite", "feed")  # fmt: skip
         return [job_key(job_id), *(job_key(job_id, p) for p in parts)]
 
     def record_raw(
@@ -304,9 +304,9 @@ class Ledger:
         for _, raw in self.client.hscan_iter(job_key(job_id, "done"), count=500):
             yield str(raw)
 
-    def raw_results_of(self, job_id: str, item_ids: Sequence[str]) -> list[str | None]:
-        """The stored results of these items (JSON text, None if not recorded), in one round trip."""
-        return list(self.client.hmget(job_key(job_id, "done"), list(item_ids))) if item_ids else []
+    def feed_items(self, job_id: str, page_ids: Sequence[str]) -> list[str | None]:
+        """A scrape's items of these pages (JSON lines, None if it has none), in one round trip."""
+        return list(self.client.hmget(job_key(job_id, "feed"), list(page_ids))) if page_ids else []
 
     def job_field(self, job_id: str, name: str) -> str | None:
         """A field a kind keeps in the job's record (it expires with the job)."""
