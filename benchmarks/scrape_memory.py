@@ -7,9 +7,10 @@ with a pool of 2. Every process is sampled every 0.2 s; the peaks are split
 into the crawl phase (pages fetched, parsed, items extracted: the worker main
 process and its pool children) and the reduce phase (the job has ended; the
 worker's main process merges the feed and folds the field statistics: the
-*reducer*). A 100,000-item scrape of the same pages (a tenth as many) is the
-baseline: flat memory means the 1,000,000-item peaks are about the same, not
-ten times them. Redis holds every item once by design (the ledger: the
+*reducer*). A 100,000-item scrape of pages of the same shape (a tenth as many; both
+more than the job's 64 requests in flight, which bound how many pages a worker
+holds at once) is the baseline: flat memory means the 1,000,000-item peaks are
+about the same, not ten times them. Redis holds every item once by design (the ledger: the
 job's ``feed`` hash); its peak is reported per item.
 """
 
@@ -28,7 +29,7 @@ from pipeline.kinds import job_document
 from pipeline.kinds.scrape import ScrapeSpec
 from pipeline.ledger.keys import job_key
 
-PER_PAGE = 5000
+PER_PAGE = 1000
 SIZES = (100_000, 1_000_000)
 FIELDS = ("name=css:span::text", "price=css:b::text|float")
 

@@ -27,7 +27,7 @@ from pipeline.core.aggregate import Totals
 from pipeline.core.document import JobMeta
 from pipeline.core.errors import StoreError, UsageError
 from pipeline.core.extract import Extraction, FieldSpec, Select, parse_field, parse_spec_file
-from pipeline.kinds.base import FETCH, JobKind, NewItem, Stage
+from pipeline.kinds.base import FETCH, JobKind, JobSpec, NewItem, Stage
 from pipeline.kinds.crawl import CRAWL, CrawlJob, CrawlSpec
 from pipeline.kinds.images import FETCH_STAGE
 from pipeline.kinds.scrape_feed import FORMATS, Merge, feed_text, item_lines, page_order
@@ -55,6 +55,13 @@ class ScrapeSpec(CrawlSpec):
 
     def plugins(self) -> list[tuple[str, str]]:
         return [("extractor", self.extractor)] if self.extractor else []
+
+    def describe(self) -> str:
+        """As the crawl's, with the spec file by name (its text is kept in the spec, for schedules)."""
+        shown = self.model_copy(update={"spec_toml": None, "spec_name": None})
+        words = JobSpec.describe(shown)
+        words = words.replace("--fields=", "--field=")
+        return words + (f" --spec {self.spec_name}" if self.spec_name else "")
 
     def with_paths_from(self, cwd: Path) -> ScrapeSpec:
         spec = super().with_paths_from(cwd)
