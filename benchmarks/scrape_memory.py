@@ -82,8 +82,8 @@ def measure(cluster: Any, site: StaticServer, pages: int, feed: Path, log: Any) 
     crawl = [s for s in sampler.samples if s["t"] - offset <= ended_at]
     reduce = [s for s in sampler.samples if s["t"] - offset > ended_at] or sampler.samples[-1:]
     result = {
-        "pages": pages, "items": items, "feed_lines": lines, "wall_s": round(wall, 2), "reduce_s": round(wall - ended_at, 2),
-        "items_per_s": round(items / wall, 1),
+        "pages": pages, "items": items, "feed_lines": lines, "wall_s": round(wall, 2),
+        "reduce_s": round(wall - ended_at, 2), "items_per_s": round(items / wall, 1),
         "peak_rss_mib_crawl": {n: max((s[n] for s in crawl), default=0.0) for n in names},
         "peak_rss_mib_reduce": {n: max((s[n] for s in reduce), default=0.0) for n in names},
         "redis_used_mib_peak": redis_peak,

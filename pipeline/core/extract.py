@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,6 +34,7 @@ from urllib.parse import urljoin
 
 import lxml.etree
 from parsel import Selector
+from parsel.csstranslator import css2xpath
 
 from pipeline.core.errors import UsageError
 
@@ -46,6 +48,8 @@ _PROC_SPLIT = re.compile(
 _ABSOLUTE_CSS = re.compile(r"::attr\(\s*(href|src)\s*\)\s*$")
 _ABSOLUTE_XPATH = re.compile(r"/@(href|src)\s*$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# The prefixes parsel's selectors know (EXSLT regular expressions and sets: re:test(), set:difference()).
+_NAMESPACES = {"re": "http://exslt.org/regular-expressions", "set": "http://exslt.org/sets"}
 _PROBE = lxml.etree.fromstring("<html><body><p>probe</p></body></html>", lxml.etree.HTMLParser())
 
 
@@ -66,6 +70,7 @@ class Select:
         select = cls(prefix, expr.strip())
         try:
             select.apply(Selector(root=_PROBE, type="html"))
+            select.values(_PROBE)
         except Exception as exc:  # cssselect's SelectorError, parsel's ValueError("XPath error: ...")
             kind = "CSS" if prefix == "css" else "XPath"
             raise UsageError(f"{where}: invalid {kind} selector {select.expr!r}: {exc}") from None
@@ -73,6 +78,24 @@ class Select:
 
     def apply(self, node: Selector) -> Any:
         return node.css(self.expr) if self.prefix == "css" else node.xpath(self.expr)
+
+    def values(self, node: Any) -> list[str]:
+        """What parsel's ``node.css(expr).getall()`` gives, on an lxml element, with the XPath compiled once.
+
+        parsel translates the CSS (its own translator: ``::text``, ``::attr()``) and
+        compiles the XPath on every call; a scrape evaluates the same few
+        expressions on every page, so each thread keeps them compiled
+        (``_compiled``) and the values are built as parsel builds them.
+        """
+        found = _compiled(self.text())(node)
+        if not isinstance(found, list):
+            found = [found]
+        return [_serialized(value) for value in found]
+
+    def nodes(self, node: Any) -> list[Any]:
+        """The matches themselves (elements, or strings): an item's roots."""
+        found = _compiled(self.text())(node)
+        return found if isinstance(found, list) else [found]
 
     @property
     def absolute(self) -> bool:
@@ -130,10 +153,10 @@ class FieldSpec:
         return cls(str(raw["name"]), Select(prefix, expr), bool(raw.get("many")), raw.get("re"), raw.get("number"),
                    raw.get("join"), raw.get("default"), bool(raw.get("required")))  # fmt: skip
 
-    def value(self, node: Selector, base: str) -> Any:
-        """The field's value in ``node``: None (missing), a string/number, or a list."""
-        matches = self.select.apply(node)
-        raw = [text.strip() for text in (matches.getall() if self.many else matches.getall()[:1])]
+    def value(self, node: Any, base: str) -> Any:
+        """The field's value in ``node`` (an lxml element): None (missing), a string/number, or a list."""
+        matches = self.select.values(node)
+        raw = [text.strip() for text in (matches if self.many else matches[:1])]
         if self.select.absolute:
             raw = [urljoin(base, text) if text else text for text in raw]
         values: list[Any] = raw
@@ -150,12 +173,39 @@ class FieldSpec:
 
 
 @lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
+def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+_local = threading.local()  # lxml's compiled XPath objects must not be shared between threads
+
+
+def _compiled(selector: str) -> Any:
+    table: dict[str, Any] | None = getattr(_local, "xpaths", None)
+    if table is None:
+        table = _local.xpaths = {}
+    compiled = table.get(selector)
+    if compiled is None:
+        prefix, _, expr = selector.partition(":")
+        xpath = css2xpath(expr) if prefix == "css" else expr
+        compiled = table[selector] = lxml.etree.XPath(xpath, namespaces=_NAMESPACES)
+    return compiled
+
+
+def _serialized(value: Any) -> str:
+    """A match as parsel's ``Selector.get`` writes it: an element's HTML, a string as is, a boolean 1/0."""
+    if isinstance(value, str):
+        return str(value)
+    if value is True or value is False:
+        return "1" if value else "0"
+    try:
+        return str(lxml.etree.tostring(value, method="html", encoding="unicode", with_tail=False))
+    except TypeError:
+        return str(value)
+
+
 def _first_match(pattern: str, text: str) -> str | None:
-    match = _compiled(pattern).search(text)
+    match = _regex(pattern).search(text)
     if match is None:
         return None
     return match.group(1) if match.groups() else match.group(0)
@@ -260,14 +310,15 @@ class Extraction:
 
     def items(self, root: Any, url: str) -> PageItems:
         """The items of a page whose lxml tree is ``root`` (fetched from ``url``, its final URL)."""
-        page = Selector(root=root, type="html")
-        base_href = page.xpath("//base/@href").get()
-        base = urljoin(url, base_href.strip()) if base_href else url
+        base_hrefs = _compiled("xpath://base/@href")(root)
+        base = urljoin(url, str(base_hrefs[0]).strip()) if base_hrefs else url
         items: list[dict[str, Any]] = []
         incomplete: dict[str, int] = {}
         if self.fields:
-            nodes = self.item.apply(page) if self.item is not None else [page]
+            nodes = self.item.nodes(root) if self.item is not None else [root]
             for node in nodes:
+                if isinstance(node, str) or not hasattr(node, "tag"):
+                    continue  # an item selector that matched text, not elements: nothing to look inside
                 item: dict[str, Any] = {"url": url}
                 missing = None
                 for spec in self.fields:
@@ -281,8 +332,10 @@ class Extraction:
         follow = None
         if self.follow is not None:  # elements give their href (as Scrapy's response.follow_all(css=...))
             follow = []
-            for found in self.follow.apply(page):
-                href = found.root if isinstance(found.root, str) else found.attrib.get("href") or ""
+            for found in self.follow.nodes(root):
+                href = (
+                    str(found) if isinstance(found, str) else (found.get("href") or "") if hasattr(found, "get") else ""
+                )
                 if href.strip():
                     follow.append(urljoin(base, href.strip()))
         return PageItems(items, incomplete, follow)
