@@ -86,12 +86,23 @@ def measure(cluster: Any, site: StaticServer, pages: int, feed: Path, log: Any) 
         "reduce_s": round(wall - ended_at, 2), "items_per_s": round(items / wall, 1),
         "peak_rss_mib_crawl": {n: max((s[n] for s in crawl), default=0.0) for n in names},
         "peak_rss_mib_reduce": {n: max((s[n] for s in reduce), default=0.0) for n in names},
+        "worker_main_rss_mib_at_pages_done": _at_progress(crawl, pages + 1),
         "redis_used_mib_peak": redis_peak,
         "redis_bytes_per_item": round((redis_peak * 2**20 - redis_before) / max(items, 1)),
     }  # fmt: skip
     log(f"scrape memory {items} items: {result['items_per_s']} items/s, crawl peaks {result['peak_rss_mib_crawl']}, "
         f"reduce peaks {result['peak_rss_mib_reduce']}")  # fmt: skip
     return result
+
+
+def _at_progress(samples: list[dict[str, Any]], total: int) -> dict[str, float]:
+    """The worker main process's RSS when 10 %, 25 %, 50 %, 75 % and all of the pages were done: a
+    plateau means bounded, a climb means something grows with the items."""
+    out = {}
+    for share in (0.1, 0.25, 0.5, 0.75, 1.0):
+        row = next((s for s in samples if s["done"] >= share * total), samples[-1] if samples else {})
+        out[f"{int(share * 100)}%"] = row.get("worker_main", 0.0)
+    return out
 
 
 def run(repeat: int, quick: bool, log: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ the pool children run ``Extraction.items`` on each page's tree.
 from __future__ import annotations
 
 import json
+import functools
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,7 @@ _ABSOLUTE_XPATH = re.compile(r"/@(href|src)\s*$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 # The prefixes parsel's selectors know (EXSLT regular expressions and sets: re:test(), set:difference()).
 _NAMESPACES = {"re": "http://exslt.org/regular-expressions", "set": "http://exslt.org/sets"}
+_PREFIXED = re.compile(r"\b(re|set):")
 _PROBE = lxml.etree.fromstring("<html><body><p>probe</p></body></html>", lxml.etree.HTMLParser())
 
 
@@ -188,8 +190,18 @@ def _compiled(selector: str) -> Any:
     if compiled is None:
         prefix, _, expr = selector.partition(":")
         xpath = css2xpath(expr) if prefix == "css" else expr
-        compiled = table[selector] = lxml.etree.XPath(xpath, namespaces=_NAMESPACES)
+        if _PREFIXED.search(xpath):
+            # A compiled XPath given namespaces leaks memory on every call (measured: ~0.2 MB per page
+            # of 1,000 items); the element's own evaluator, as parsel calls it, does not.
+            compiled = functools.partial(_evaluate, xpath)
+        else:
+            compiled = lxml.etree.XPath(xpath, smart_strings=False)
+        table[selector] = compiled
     return compiled
+
+
+def _evaluate(xpath: str, node: Any) -> Any:
+    return node.xpath(xpath, namespaces=_NAMESPACES, smart_strings=False)
 
 
 def _serialized(value: Any) -> str:

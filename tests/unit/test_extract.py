@@ -157,3 +157,17 @@ def test_distinct_and_top_stay_bounded_and_say_so(monkeypatch: pytest.MonkeyPatc
     out = stats.to_json()
     assert (out["distinct"], out["distinct_exact"], out["top_exact"]) == (100, False, False)
     assert out["top"][0][0] == "heavy" and len(stats.top) <= 50
+
+
+def test_the_printed_report_names_the_feed_incomplete_fields_and_each_fields_statistics() -> None:
+    from pipeline.kinds.scrape import SCRAPE
+
+    price = {"filled": 5, "fill_rate": 1.0, "distinct": 4, "distinct_exact": True, "top": [[2.5, 2]],
+             "numeric": {"min": 1, "max": 3, "mean": 2.0, "sum": 10}}  # fmt: skip
+    doc = {"pages": {"ok": 3, "failed": 0, "non_html": 0, "links_capped": 0}, "images": {"ok": 0, "failed": 0},
+           "scrape": {"items": 5, "duplicates": 1, "incomplete": {"sku": 2}, "feed": "/tmp/f.csv",
+                      "fields": {"price": price}}}  # fmt: skip
+    rows = dict(SCRAPE.report_rows(doc))
+    assert "5" in rows["items"] and "/tmp/f.csv" in rows["items"]
+    assert "sku (2)" in rows["incomplete"] and rows["duplicates"].startswith("1")
+    assert rows["  price"] == "100% filled; 4 distinct; min 1, max 3, mean 2, sum 10; top: 2.5 (2)"
