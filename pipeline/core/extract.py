@@ -23,8 +23,8 @@ the pool children run ``Extraction.items`` on each page's tree.
 
 from __future__ import annotations
 
-import json
 import functools
+import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
