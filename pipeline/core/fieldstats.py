@@ -45,8 +45,15 @@ def _numeric(value: Any) -> float | None:
     return None
 
 
+_JSON_MARK = "\x00"  # keys of non-string values (numbers, dicts): their JSON after this mark
+
+
 def _key(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return value if isinstance(value, str) else _JSON_MARK + json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _value(key: str) -> Any:
+    return json.loads(key[1:]) if key.startswith(_JSON_MARK) else key
 
 
 class FieldStats:
@@ -100,7 +107,7 @@ class FieldStats:
             "fill_rate": round(self.filled / self.items, 4) if self.items else 0.0,
             "distinct": len(self.hashes),
             "distinct_exact": self.distinct_exact,
-            "top": [[value, count] for value, count in self.top.most_common(TOP_N)],
+            "top": [[_value(key), count] for key, count in self.top.most_common(TOP_N)],
             "top_exact": self.top_exact,
         }
         if self.numeric and self.count:

@@ -183,3 +183,23 @@ def test_an_extractor_that_raises_fails_its_page_and_the_rest_of_the_job_complet
     assert [(r.source.rsplit("/", 1)[-1], r.reason) for r in failed] == [("5.html", "extractor_error")]
     assert "ValueError: product 5 is not for sale" in failed[0].detail
     assert doc["scrape"]["fields"]["heading"]["fill_rate"] == 1.0
+
+
+def test_the_printed_report_shows_the_feed_and_each_fields_statistics(
+    site: DemoSite, outputs: Path, tmp_path: Path, redis_url: str
+) -> None:
+    feed = tmp_path / "shown.csv"
+    proc = subprocess.run(
+        [PIPELINE, "submit", "scrape", site.url + "/shop/", "--item", "css:div.product", "--follow", "css:a.next",
+         "--field", r"price=css:.price::text|re:[\d,]+\.\d+|float", "--field", "tags[]=css:ul.tags li::text",
+         "-o", str(feed), "--output", str(outputs), "--wait", "--timeout", "120"],
+        env={"PIPELINE_REDIS_URL": redis_url, "PATH": "/usr/bin:/bin", "COLUMNS": "200"}, capture_output=True,
+        text=True, timeout=150,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    shown = proc.stdout + proc.stderr
+    assert f"in {feed}" in shown
+    price = next(line for line in shown.splitlines() if " price " in line)
+    tags = next(line for line in shown.splitlines() if " tags " in line)
+    assert "100% filled" in price and "min " in price and "mean " in price
+    assert "100% filled; 10 distinct" in tags

@@ -171,3 +171,10 @@ def test_the_printed_report_names_the_feed_incomplete_fields_and_each_fields_sta
     assert "5" in rows["items"] and "/tmp/f.csv" in rows["items"]
     assert "sku (2)" in rows["incomplete"] and rows["duplicates"].startswith("1")
     assert rows["  price"] == "100% filled; 4 distinct; min 1, max 3, mean 2, sum 10; top: 2.5 (2)"
+
+
+def test_top_values_keep_their_type_so_a_number_is_not_its_string() -> None:
+    stats = FieldStats()
+    for value in (12, "12", 12, 2.5):
+        stats.add(value)
+    assert stats.to_json()["top"] == [[12, 2], ["12", 1], [2.5, 1]]
