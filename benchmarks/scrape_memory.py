@@ -16,13 +16,16 @@ job's ``feed`` hash); its peak is reported per item.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.memory import SAMPLE_S, Sampler
+from benchmarks.memory import SAMPLE_S, Sampler, _status_kb
 from benchmarks.saving import run_and_save
 from pipeline.demo.server import StaticServer
 from pipeline.kinds import job_document
@@ -90,9 +93,32 @@ def measure(cluster: Any, site: StaticServer, pages: int, feed: Path, log: Any) 
         "redis_used_mib_peak": redis_peak,
         "redis_bytes_per_item": round((redis_peak * 2**20 - redis_before) / max(items, 1)),
     }  # fmt: skip
+    result["reducer_alone"] = reduce_again(cluster.redis.url, job_id)
     log(f"scrape memory {items} items: {result['items_per_s']} items/s, crawl peaks {result['peak_rss_mib_crawl']}, "
         f"reduce peaks {result['peak_rss_mib_reduce']}")  # fmt: skip
     return result
+
+
+def reduce_again(url: str, job_id: str) -> dict[str, Any]:
+    """The job's reduce step again, alone in a fresh process (``python -m benchmarks.scrape_memory URL JOB``):
+    the worker's own RSS while reducing includes what its crawl left behind; this is the merge's."""
+    command = [sys.executable, "-m", "benchmarks.scrape_memory", url, job_id]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _reduce_main(url: str, job_id: str) -> None:
+    from pipeline.kinds.scrape import SCRAPE
+    from pipeline.ledger import Ledger
+    from pipeline.ledger.connection import connect
+
+    ledger = Ledger(connect(url))
+    before = _status_kb(os.getpid(), "VmRSS")
+    started = time.perf_counter()
+    SCRAPE.finish(ledger, job_id, None)
+    print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "rss_before_mib": round(before / 1024, 1),
+                      "peak_mib": round(_status_kb(os.getpid(), "VmHWM") / 1024, 1)}))  # fmt: skip
 
 
 def _at_progress(samples: list[dict[str, Any]], total: int) -> dict[str, float]:
@@ -130,6 +156,9 @@ def run(repeat: int, quick: bool, log: Any) -> dict[str, Any]:
         phase: {n: round(big[phase][n] / small[phase][n], 2) for n in small[phase] if small[phase][n]}
         for phase in ("peak_rss_mib_crawl", "peak_rss_mib_reduce")
     }
+    results["peak_growth"]["reducer_alone"] = round(
+        big["reducer_alone"]["peak_mib"] / small["reducer_alone"]["peak_mib"], 2
+    )
     results["items_ratio"] = sizes[1] / sizes[0]
     return results
 
@@ -142,18 +171,23 @@ def report(results: dict[str, Any], console: Any) -> None:
     names = list(first["peak_rss_mib_crawl"])
     table = Table(title="Scrape memory: peak RSS (MiB) while crawling / while reducing (sampled every 0.2 s)",
                   title_justify="left")  # fmt: skip
-    for column in ("items", *names, "reduce s", "Redis B/item", "items/s"):
+    for column in ("items", *names, "reducer alone", "reduce s", "Redis B/item", "items/s"):
         table.add_column(column, justify="right")
     for size, job in jobs.items():
         cells = [f"{job['peak_rss_mib_crawl'][n]:.0f} / {job['peak_rss_mib_reduce'][n]:.0f}" for n in names]
-        table.add_row(f"{int(size):,}", *cells, f"{job['reduce_s']:.1f}", str(job["redis_bytes_per_item"]),
-                      f"{job['items_per_s']:.0f}")  # fmt: skip
+        alone = job["reducer_alone"]["peak_mib"]
+        table.add_row(f"{int(size):,}", *cells, f"{alone:.0f}", f"{job['reduce_s']:.1f}",
+                      str(job["redis_bytes_per_item"]), f"{job['items_per_s']:.0f}")  # fmt: skip
     growth = results["peak_growth"]
     table.add_row(f"growth ({results['items_ratio']:.0f}x)",
                   *(f"{growth['peak_rss_mib_crawl'].get(n, 0):.2f}x / {growth['peak_rss_mib_reduce'].get(n, 0):.2f}x"
-                    for n in names), "", "", "")  # fmt: skip
+                    for n in names), "", "", "", "")  # fmt: skip
     console.print(table)
 
 
 def main(repeat: int, quick: bool, console: Any) -> int:
     return run_and_save("scrape_memory", run, report, repeat, quick, console, uses_repeat=False)
+
+
+if __name__ == "__main__":
+    _reduce_main(sys.argv[1], sys.argv[2])
