@@ -11,7 +11,7 @@ from pipeline.cli.context import CliContext
 from pipeline.cli.submit_crawl import crawl_fields, crawl_options
 from pipeline.cli.submitting import follow_options, run, spec_option
 from pipeline.core.errors import UsageError
-from pipeline.core.extract import parse_spec_file
+from pipeline.core.spec_file import parse_spec_file
 from pipeline.kinds.scrape import ScrapeSpec, feed_format
 
 

@@ -26,7 +26,8 @@ from pipeline.config import Settings
 from pipeline.core.aggregate import Totals
 from pipeline.core.document import JobMeta
 from pipeline.core.errors import StoreError, UsageError
-from pipeline.core.extract import Extraction, FieldSpec, Select, parse_field, parse_spec_file
+from pipeline.core.extract import Extraction, FieldSpec, Select, parse_field
+from pipeline.core.spec_file import parse_spec_file
 from pipeline.kinds.base import FETCH, JobKind, JobSpec, NewItem, Stage
 from pipeline.kinds.crawl import CRAWL, CrawlJob, CrawlSpec
 from pipeline.kinds.images import FETCH_STAGE

@@ -12,8 +12,9 @@ import pytest
 
 from pipeline.core import fieldstats
 from pipeline.core.errors import UsageError
-from pipeline.core.extract import Extraction, Select, parse_field, parse_number, parse_spec_file
+from pipeline.core.extract import Extraction, Select, parse_field, parse_number
 from pipeline.core.fieldstats import FieldStats, ItemStats
+from pipeline.core.spec_file import parse_spec_file
 from pipeline.kinds.scrape_feed import feed_text
 
 PAGE = """<html><head><base href="/shop/"></head><body>
