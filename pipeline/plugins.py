@@ -56,13 +56,18 @@ def load(role: Role, ref: str) -> Callable[..., Any]:
     return target
 
 
+# What to suggest instead of an unknown name: an op's arguments are separated by ``:``
+# in the chain (``plugin:NAME:ARG``), so its dotted path uses dots only.
+_DOTTED_HINT: dict[Role, str] = {"extractor": "package.module:function", "op": "package.module.function"}
+
+
 def _entry_point(role: Role, name: str) -> object:
     found = [ep for ep in entry_points(group=GROUPS[role]) if ep.name == name]
     if not found:
         known = ", ".join(installed(role)) or "none installed"
         raise PluginError(
             f"no {role} named {name!r} in entry points {GROUPS[role]!r} ({known}); "
-            "give an installed name or a dotted path package.module:function"
+            f"give an installed name or a dotted path {_DOTTED_HINT[role]}"
         )
     try:
         return found[0].load()
@@ -71,14 +76,42 @@ def _entry_point(role: Role, name: str) -> object:
 
 
 def _import_dotted(role: Role, ref: str) -> object:
-    module_name, sep, attr = ref.partition(":") if ":" in ref else ref.rpartition(".")
-    if not module_name or not sep or not attr:
-        raise PluginError(f"{role} {ref!r} is not a dotted path like package.module:function")
+    """``module:attr.path``, or ``a.b.c.d``: the longest importable prefix is the module, the rest attributes."""
+    if ":" in ref:
+        module_name, _, attr = ref.partition(":")
+        if not module_name or not attr:
+            raise PluginError(f"{role} {ref!r} is not a dotted path like {_DOTTED_HINT[role]}")
+        return _attribute(role, ref, _import(role, ref, module_name), module_name, attr)
+    parts = ref.split(".")
+    if not all(parts):
+        raise PluginError(f"{role} {ref!r} is not a dotted path like {_DOTTED_HINT[role]}")
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                continue  # this prefix is not a module: try a shorter one (the rest may be attributes)
+            raise _cannot_import(role, ref, module_name, exc) from exc
+        except Exception as exc:  # the module's own error (a syntax error, a failing import inside)
+            raise _cannot_import(role, ref, module_name, exc) from exc
+        return _attribute(role, ref, module, module_name, ".".join(parts[cut:]))
+    raise PluginError(f"{role} {ref!r}: cannot import {parts[0]!r}: no module named {parts[0]!r}")
+
+
+def _import(role: Role, ref: str, module_name: str) -> object:
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except Exception as exc:  # ModuleNotFoundError or the module's own error
-        raise PluginError(f"{role} {ref!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
-    target: object = module
+        raise _cannot_import(role, ref, module_name, exc) from exc
+
+
+def _cannot_import(role: Role, ref: str, module_name: str, exc: Exception) -> PluginError:
+    return PluginError(f"{role} {ref!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}")
+
+
+def _attribute(role: Role, ref: str, module: object, module_name: str, attr: str) -> object:
+    target = module
     for part in attr.split("."):
         try:
             target = getattr(target, part)
@@ -88,9 +121,18 @@ def _import_dotted(role: Role, ref: str) -> object:
 
 
 def importable(role: Role, ref: str) -> str | None:
-    """None when ``ref`` loads here, else the one-line reason (what a worker answers when asked)."""
+    """None when ``ref`` loads here, else the one-line reason (what a worker answers when asked).
+
+    A failure is tried once more after ``importlib.invalidate_caches``: a package
+    installed since this process started (``pip install`` beside a running
+    worker) is then found without a restart.
+    """
     try:
         load(role, ref)
-    except PluginError as exc:
-        return exc.message
+    except PluginError:
+        importlib.invalidate_caches()
+        try:
+            load(role, ref)
+        except PluginError as exc:
+            return exc.message
     return None
