@@ -5,8 +5,10 @@ installed on it, from one of two places:
 
 * a Python **entry point** in the group of its role (``pipeline.extractors``,
   ``pipeline.ops``), by its name: ``shop``; this is how a package offers stages;
-* an importable **dotted path**: ``package.module:function`` (or the last dot
-  as the separator, ``package.module.function``), for code on ``PYTHONPATH``.
+* an importable **dotted path**: ``package.module:function``, or with dots
+  only, ``package.module.function`` (the longest prefix that imports is the
+  module, the rest attributes), for code on ``PYTHONPATH``. Image ops use the
+  dots-only form: ``:`` separates an op's arguments in the chain.
 
 The submit side asks the live workers whether they can import a name (a
 plugin installed only on the client is no use), so a job never starts with a
@@ -85,18 +87,20 @@ def _import_dotted(role: Role, ref: str) -> object:
     parts = ref.split(".")
     if not all(parts):
         raise PluginError(f"{role} {ref!r} is not a dotted path like {_DOTTED_HINT[role]}")
+    missing: ModuleNotFoundError | None = None
     for cut in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:cut])
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                missing = missing or exc
                 continue  # this prefix is not a module: try a shorter one (the rest may be attributes)
             raise _cannot_import(role, ref, module_name, exc) from exc
         except Exception as exc:  # the module's own error (a syntax error, a failing import inside)
             raise _cannot_import(role, ref, module_name, exc) from exc
         return _attribute(role, ref, module, module_name, ".".join(parts[cut:]))
-    raise PluginError(f"{role} {ref!r}: cannot import {parts[0]!r}: no module named {parts[0]!r}")
+    raise _cannot_import(role, ref, ".".join(parts[:-1]), missing or ModuleNotFoundError(parts[0]))
 
 
 def _import(role: Role, ref: str, module_name: str) -> object:

@@ -38,7 +38,6 @@ from tasks.control import Answers, ask_importable
 from tasks.factory import create_app
 from tasks.names import JOB_FINALIZE
 
-
 log = logging.getLogger(__name__)
 
 

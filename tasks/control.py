@@ -27,7 +27,7 @@ from pipeline.plugins import GROUPS, importable
 COMMAND = "plugin_importable"
 
 
-@inspect_command(  # type: ignore[untyped-decorator]
+@inspect_command(
     name=COMMAND,
     args=[("role", str), ("ref", str)],
     signature="<role> <ref>",
@@ -37,7 +37,7 @@ def plugin_importable(state: Any, role: str = "", ref: str = "", **_: Any) -> di
     """Whether this worker can import plugin REF for ROLE (extractor, op)."""
     if role not in GROUPS:
         return {"ok": False, "reason": f"unknown plugin role {role!r} (known: {', '.join(GROUPS)})"}
-    reason = importable(role, ref)  # type: ignore[arg-type]  # checked against GROUPS just above
+    reason = importable(role, ref)
     return {"ok": True} if reason is None else {"ok": False, "reason": reason}
 
 
