@@ -8,6 +8,7 @@ by `make test` and found by the worker through its entry points.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.cluster import WorkerProcess
+from pipeline.cluster import WorkerProcess, start_worker, wait_ready
 from pipeline.config import Settings
 from pipeline.kinds.images import ImagesSpec
 from pipeline.ledger import Ledger
@@ -32,7 +33,7 @@ PIPELINE = str(Path(sys.executable).parent / "pipeline")
 @pytest.fixture
 def answering(worker: WorkerProcess, producer: Producer) -> WorkerProcess:
     """The session worker, once it answers remote-control questions (its heartbeat comes first)."""
-    wait_until(lambda: ask_importable(producer.app, "op", "sepia", [worker.name], timeout=1.0).able, 30,
+    wait_until(lambda: worker.name in ask_importable(producer.app, "op", "sepia", [worker.name], timeout=1.0).able, 30,
                f"worker {worker.name} to answer plugin_importable")  # fmt: skip
     return worker
 
@@ -151,3 +152,38 @@ def test_with_no_live_worker_the_check_warns_that_nothing_could_be_verified(lone
 
 def test_a_job_without_plugins_asks_nobody(lonely_producer: Producer) -> None:
     assert lonely_producer.check_plugins(ImagesSpec(sources=("unused",), ops="thumbnail:64")) == []
+
+
+@pytest.fixture
+def worker_with_private_plugin(
+    answering: WorkerProcess, redis_url: str, ledger: Ledger, producer: Producer, tmp_path: Path
+) -> Iterator[WorkerProcess]:
+    """A second worker with a plugin module on its PYTHONPATH: neither this process nor the session worker has it."""
+    plugin_dir = tmp_path / "worker-only"
+    plugin_dir.mkdir()
+    (plugin_dir / "worker_only_ops.py").write_text("def invert(image):\n    return image.point(lambda v: 255 - v)\n")
+    name = f"plugin-worker-{os.getpid()}@{socket.gethostname()}"
+    process = start_worker(redis_url, name, env={"PYTHONPATH": str(plugin_dir)}, log_path=tmp_path / "worker.log")
+    try:
+        wait_ready(ledger, [process])
+        wait_until(lambda: name in ask_importable(producer.app, "op", "sepia", [answering.name, name], timeout=1.0).able, 30,
+                   f"worker {name} to answer plugin_importable")  # fmt: skip
+        yield process
+    finally:
+        process.terminate()
+        if not process.wait(30):
+            process.kill()
+
+
+def test_the_workers_are_asked_not_the_submitting_machine(
+    worker_with_private_plugin: WorkerProcess, answering: WorkerProcess, producer: Producer
+) -> None:
+    ref = "worker_only_ops.invert"
+    answers = ask_importable(producer.app, "op", ref, [worker_with_private_plugin.name, answering.name])
+    assert answers.able == (worker_with_private_plugin.name,), answers
+    assert "No module named 'worker_only_ops'" in answers.unable[answering.name]
+    # Admitted (one worker can run it), with a warning naming the worker that cannot.
+    warnings = producer.check_plugins(ImagesSpec(sources=("unused",), ops=f"plugin:{ref}"))
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"op {ref!r} cannot be imported on {answering.name}: ")
+    assert warnings[0].endswith("(its items there fail with plugin_unavailable)")
