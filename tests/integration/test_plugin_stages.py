@@ -166,7 +166,8 @@ def worker_with_private_plugin(
     process = start_worker(redis_url, name, env={"PYTHONPATH": str(plugin_dir)}, log_path=tmp_path / "worker.log")
     try:
         wait_ready(ledger, [process])
-        wait_until(lambda: name in ask_importable(producer.app, "op", "sepia", [answering.name, name], timeout=1.0).able, 30,
+        both = [answering.name, name]
+        wait_until(lambda: name in ask_importable(producer.app, "op", "sepia", both, timeout=1.0).able, 30,
                    f"worker {name} to answer plugin_importable")  # fmt: skip
         yield process
     finally:
