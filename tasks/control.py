@@ -2,19 +2,21 @@
 
 The submit side (``pipeline.producer``) broadcasts ``plugin_importable`` with a
 role and a name, never code; each live worker answers from its own environment
-with ``pipeline.plugins.importable``: ``{"ok": true}`` or ``{"ok": false,
-"reason": "..."}``. The pool children are forked from a server with the same
+with ``pipeline.plugins.importable``: ``{"importable": true, "ok": "importable"}``
+or ``{"importable": false, "error": "<the reason>"}`` (``ok``/``error`` are Celery's
+reply convention, so ``celery inspect`` shows them; ``importable`` tells this
+answer from a worker's "no such command"). The pool children are forked from a server with the same
 interpreter and ``sys.path``, so what imports here imports there.
 
-The command is registered when a worker imports this module (``create_app``'s
-``include`` for workers). ``celery -A tasks.app inspect plugin_importable role=op
-ref=NAME`` asks the same question by hand (Celery's remote control:
-``celery.worker.control.inspect_command``).
+The command is registered wherever this module is imported: by workers
+(``create_app``'s ``include``) and by ``tasks.app``, so ``celery -A tasks.app
+inspect plugin_importable op NAME`` asks the same question by hand (Celery's
+remote control: ``celery.worker.control.inspect_command``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +38,9 @@ COMMAND = "plugin_importable"
 def plugin_importable(state: Any, role: str = "", ref: str = "", **_: Any) -> dict[str, Any]:
     """Whether this worker can import plugin REF for ROLE (extractor, op)."""
     if role not in GROUPS:
-        return {"ok": False, "reason": f"unknown plugin role {role!r} (known: {', '.join(GROUPS)})"}
+        return {"importable": False, "error": f"unknown plugin role {role!r} (known: {', '.join(GROUPS)})"}
     reason = importable(role, ref)
-    return {"ok": True} if reason is None else {"ok": False, "reason": reason}
+    return {"importable": True, "ok": "importable"} if reason is None else {"importable": False, "error": reason}
 
 
 ASK_TIMEOUT_S = 5.0  # the longest a submit waits for the workers' answers (all answered: at once)
@@ -59,7 +61,8 @@ def ask_importable(app: Celery, role: str, ref: str, workers: Sequence[str], tim
     """Broadcast the question to every worker; wait for ``workers`` (the live ones) to answer, or ``timeout``.
 
     A worker of an older version does not know the command and answers with an
-    error: counted as silent (it can say nothing), like one that does not answer.
+    error but no ``importable``: counted as silent (it can say nothing), like one
+    that does not answer.
     """
     replies = flatten_reply(
         app.control.broadcast(
@@ -67,12 +70,18 @@ def ask_importable(app: Celery, role: str, ref: str, workers: Sequence[str], tim
         )
         or []
     )
+    return read_answers(role, ref, replies, workers)
+
+
+def read_answers(role: str, ref: str, replies: Mapping[str, Any], workers: Sequence[str]) -> Answers:
+    """The workers' replies (node -> reply) sorted into able, unable (with reasons) and silent."""
     able: list[str] = []
     unable: dict[str, str] = {}
     for node, reply in sorted(replies.items()):
-        if isinstance(reply, dict) and reply.get("ok") is True:
+        if isinstance(reply, dict) and reply.get("importable") is True:
             able.append(node)
-        elif isinstance(reply, dict) and reply.get("ok") is False:
-            unable[node] = str(reply.get("reason", "no reason given"))
-    silent = tuple(name for name in workers if name not in replies)
+        elif isinstance(reply, dict) and reply.get("importable") is False:
+            unable[node] = str(reply.get("error", "no reason given"))
+    answered = {*able, *unable}
+    silent = tuple(name for name in dict.fromkeys([*workers, *sorted(replies)]) if name not in answered)
     return Answers(role, ref, tuple(able), unable, silent)
