@@ -97,6 +97,15 @@ class JobSpec(BaseModel):
             return self
         return self.model_copy(update={"output_dir": cwd / self.output_dir})
 
+    def plugins(self) -> list[tuple[str, str]]:
+        """The user's own stages this job runs, as (role, name) pairs ("op", "sepia"); none by default.
+
+        The producer asks the live workers whether they can import each one before
+        the job is admitted (``Producer.check_plugins``); a kind that runs plugins
+        overrides this (image ops: ``plugin:NAME``; a scrape: its ``--extractor``).
+        """
+        return []
+
     def describe(self) -> str:
         """Command-line words for the fields that differ from their defaults (``schedule list``)."""
         words: list[str] = [self.kind]
