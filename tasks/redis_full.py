@@ -125,7 +125,7 @@ def _memory_of(client: Any) -> Callable[[], RedisMemory | None]:
     return read
 
 
-class PatientQoS(kombu_redis.QoS):  # type: ignore[misc]
+class PatientQoS(kombu_redis.QoS):
     """kombu's Redis QoS, with an ack that works on a full Redis and a delivery that waits for room."""
 
     def ack(self, delivery_tag: str) -> None:

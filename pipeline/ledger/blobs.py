@@ -52,11 +52,13 @@ class BlobStore:
     """Blobs as Redis strings with a TTL, under the budget; one round trip per batch and step."""
 
     POLL_S = (0.05, 1.0)  # first and longest pause between attempts while the budget is spent
+    WARN_EVERY_S = 30.0
 
     def __init__(self, client: redis.Redis) -> None:
         self.client: Any = client  # a binary (non-decoding) client: values are bytes
         self._reserve = client.register_script(lua("blob_reserve.lua"))
         self._release = client.register_script(lua("blob_release.lua"))
+        self._warned_at = float("-inf")  # a lost update between threads costs one extra line, no more
 
     def put_many(
         self, job_id: str, blobs: Mapping[str, bytes], ttl_s: int, *, budget: int, wait_s: float = 0.0
@@ -116,7 +118,12 @@ class BlobStore:
         return [i for i in granted if i not in refused]
 
     def _full(self, doing: str) -> None:
-        """Redis refused a write as out of memory: say so, with the figures and what to do."""
+        """Redis refused a write as out of memory: say so (every ``WARN_EVERY_S`` at most), with the figures
+        and what to do."""
+        now = time.monotonic()
+        if now - self._warned_at < self.WARN_EVERY_S:
+            return
+        self._warned_at = now
         try:
             memory = read_memory(self.client).describe()
         except redis.RedisError:

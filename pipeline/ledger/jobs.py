@@ -24,6 +24,7 @@ from pipeline.ledger.cache import CacheStats, cache_stats, clear_cache
 from pipeline.ledger.connection import translated
 from pipeline.ledger.keys import (
     ACTIVE_JOBS,
+    BLOB_TOTAL,
     CRAWL_DEPTH_PARTS,
     JOBS,
     OUTPUT_DIRS,
@@ -33,7 +34,7 @@ from pipeline.ledger.keys import (
     live_key,
     worker_key,
 )
-from pipeline.ledger.memory import RedisMemory, read_memory
+from pipeline.ledger.memory import RedisMemory, memory_report, read_memory
 
 
 def lua(name: str, *prelude: str) -> str:
@@ -381,6 +382,10 @@ class Ledger:
     def memory(self) -> RedisMemory:
         """Redis's ``INFO memory``: used bytes against ``maxmemory``."""
         return read_memory(self.client)
+
+    def memory_report(self, blob_budget_bytes: int | None) -> dict[str, Any]:
+        """``memory`` and the fetched bytes held against their budget (``pipeline.ledger.memory.memory_report``)."""
+        return memory_report(self.memory(), max(0, int(self.client.get(BLOB_TOTAL) or 0)), blob_budget_bytes)
 
     def cache_stats(self, *, ttl_s: int, max_total_bytes: int) -> CacheStats:
         return cache_stats(self.client, ttl_s=ttl_s, max_total_bytes=max_total_bytes)

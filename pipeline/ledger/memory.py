@@ -68,6 +68,21 @@ def blob_budget(memory: RedisMemory, configured: int | None) -> int:
     return share or UNLIMITED_BLOB_BUDGET
 
 
+def memory_report(memory: RedisMemory, blobs_held: int, configured_budget: int | None) -> dict[str, Any]:
+    """Redis's memory against its limit, and the fetched bytes held against their budget (`top`, `workers`)."""
+    return {**memory.to_json(), "blobs_held": blobs_held, "blob_budget": blob_budget(memory, configured_budget)}
+
+
+def memory_line(report: dict[str, Any]) -> str:
+    """``Redis memory: used 12.0 MiB of 64.0 MiB (19%) · fetched bytes 3.0 MiB of 32.0 MiB budget``."""
+    memory = RedisMemory(int(report["used"]), int(report["maxmemory"]), str(report["policy"]))
+    line = f"Redis memory: {memory.describe()} · fetched bytes {_mib(int(report['blobs_held']))} of " \
+           f"{_mib(int(report['blob_budget']))} budget"  # fmt: skip
+    if memory.near_full:
+        line += f" · NEARLY FULL ({memory.policy}): {FULL_HINT}"
+    return line
+
+
 FULL_HINT = ("raise Redis maxmemory, lower PIPELINE_BLOB_BUDGET_BYTES or PIPELINE_CACHE_MAX_TOTAL_BYTES, "
              "or run `pipeline cache clear`")  # fmt: skip
 
