@@ -158,8 +158,9 @@ def _spill(
     saying so.
     """
     budget = rt.blob_budget()
-    stored = rt.blobs.put_many(job_id, blobs, rt.settings.blob_expiry_s, budget=budget,
-                               wait_s=rt.settings.blob_wait_s)  # fmt: skip
+    # A quarter of the task deadline at most: the batch must still hand off well within its visibility timeout.
+    wait_s = min(rt.settings.blob_wait_s, rt.settings.task_deadline_s / 4)
+    stored = rt.blobs.put_many(job_id, blobs, rt.settings.blob_expiry_s, budget=budget, wait_s=wait_s)
     by_id = {h.id: h for h in handoff}
     for item_id in stored.too_large:
         item = by_id[item_id]
