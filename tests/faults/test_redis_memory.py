@@ -25,7 +25,7 @@ from pipeline.ledger.connection import connect
 from pipeline.ledger.keys import BLOB_PREFIX, BLOB_TOTAL
 from tasks.redis_full import PatientQoS
 from tests.faults.conftest import FaultCluster
-from tests.helpers import wait_until
+from tests.helpers import fill_redis, unfill_redis, wait_until
 
 MIB = 2**20
 MAXMEMORY = 24 * MIB
@@ -43,21 +43,6 @@ def noise_jpegs(folder: Path, count: int, side: int) -> int:
         (folder / f"big-{index:03d}.jpg").write_bytes(out.getvalue())
         total += len(out.getvalue())
     return total
-
-
-def fill(client: redis.Redis) -> int:
-    """Write 256 KiB keys until Redis refuses one as out of memory; returns how many it took."""
-    for index in range(10_000):
-        try:
-            client.set(f"filler:{index}", b"x" * 256 * 1024)
-        except redis.OutOfMemoryError:
-            return index
-    raise AssertionError("Redis never filled up: is maxmemory set?")
-
-
-def unfill(client: redis.Redis) -> None:
-    for key in list(client.scan_iter(match="filler:*", count=1000)):
-        client.delete(key)
 
 
 @pytest.fixture
@@ -107,13 +92,13 @@ def test_a_worker_meeting_a_full_redis_waits_says_why_and_the_job_ends_exact(
         urls = [site.url_for(f"slow/1.0/big-{i:03d}.jpg") for i in range(24)]
         job_id, submitted = small.submit(urls, batch_size=2)
         wait_until(lambda: small.done(job_id) >= 1, 60, "the job to be under way")
-        fill(client)  # someone else's data fills Redis mid-job
+        fill_redis(client)  # someone else's data fills Redis mid-job
         assert small.done(job_id) < 20, "the job almost finished before Redis filled up; nothing was tested"
         log = worker.log_path
         assert log is not None
         wait_until(lambda: "Redis is full" in log.read_text(), 60, "the worker to say Redis is full")
         assert worker.alive()
-        unfill(client)
+        unfill_redis(client)
         small.check(job_id, submitted, deadline_s=120, label="full-redis")
     text = log.read_text()
     assert "what_to_do=raise Redis maxmemory" in text and "redis_memory=used" in text

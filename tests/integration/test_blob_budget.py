@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from pipeline.ledger.blobs import BlobStore
 from pipeline.ledger.connection import connect
 from pipeline.ledger.keys import BLOB_HELD, blob_key
 from pipeline.localredis import RedisServer, start_redis
+from tests.helpers import fill_redis, unfill_redis
 
 KB = 1024
 
@@ -142,20 +142,14 @@ def small_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 def test_a_full_redis_counts_as_no_room_and_deleting_works_on_it(small_redis: RedisServer) -> None:
     filler = connect(small_redis.url)
-    with pytest.raises(redis.OutOfMemoryError):  # fill it until it refuses a write
-        for n in range(1000):
-            filler.set(f"filler:{n}", "x" * 256 * KB)
+    fill_redis(filler)
     store = BlobStore(connect(small_redis.url, binary=True))
     try:
         stored = store.put_many("job", {"a": b"x" * 100 * KB}, ttl_s=60, budget=2**30)
         assert stored.no_room == ["a"] and store.budget_state().held == 0
-        filler.delete(*filler.keys("filler:*"))
+        unfill_redis(filler)
         assert store.put_many("job", {"a": b"x" * 100 * KB}, ttl_s=60, budget=2**30).written == ["a"]
-        for n in range(1000):  # full again, with a blob in it
-            try:
-                filler.set(f"filler:{n}", "x" * 256 * KB)
-            except redis.OutOfMemoryError:
-                break
+        fill_redis(filler)  # full again, with a blob in it
         assert store.delete_many("job", ["a"]) == 100 * KB
         assert store.budget_state().held == 0
     finally:
