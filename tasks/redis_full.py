@@ -47,6 +47,7 @@ from kombu.exceptions import OperationalError
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 
+from pipeline.core.errors import RedisFull
 from pipeline.ledger.memory import FULL_HINT, RedisMemory
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def is_full(exc: BaseException) -> bool:
     """Redis refused a write as out of memory (directly, or wrapped by kombu)."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, redis.OutOfMemoryError):
+        if isinstance(seen, (redis.OutOfMemoryError, RedisFull)):
             return True
         if isinstance(seen, (redis.ResponseError, OperationalError)) and "maxmemory" in str(seen):
             return True

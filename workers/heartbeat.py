@@ -29,7 +29,7 @@ from typing import Any
 import redis
 
 from pipeline import health
-from pipeline.core.errors import BrokerUnavailable
+from pipeline.core.errors import BrokerUnavailable, RedisFull
 from pipeline.ledger import Ledger
 from pipeline.ledger.holdings import owner_of
 from pipeline.ledger.memory import FULL_HINT
@@ -78,7 +78,7 @@ class Heartbeat:
         }
         try:
             self.ledger.beat(self.node, fields, TTL_S, self.instance, self.lost_s)
-        except redis.OutOfMemoryError:
+        except RedisFull:
             # Redis is full: still alive (its items must not be taken over), only the figures are stale.
             if not self.ledger.keep_alive(self.node, TTL_S, self.lost_s):
                 raise

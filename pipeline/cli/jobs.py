@@ -127,13 +127,14 @@ def workers(ctx: CliContext, as_json: bool, local: bool) -> int:
     report = ctx.ledger.memory_report(ctx.settings.blob_budget_bytes)
     if as_json:
         emit_json(found)
-    elif not found:
-        render.err.print("no live workers (start some with `pipeline up` or `pipeline worker`)")
     else:
-        render.workers_table(found)
-        render.out.print(memory_line(report), highlight=False, soft_wrap=True)
+        if found:
+            render.workers_table(found)
+        else:
+            render.err.print("no live workers (start some with `pipeline up` or `pipeline worker`)")
+        render.out.print(memory_line(report), highlight=False, soft_wrap=True, markup=False)
     if report["near_full"]:  # a full Redis refuses writes: workers wait, jobs stall
-        render.err.print(f"[bold red]warning:[/] Redis is nearly full: {memory_line(report)}", soft_wrap=True)
+        render.err.print("[bold red]warning:[/] Redis is nearly full", soft_wrap=True)
     return 0
 
 

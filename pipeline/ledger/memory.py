@@ -84,7 +84,7 @@ def memory_line(report: dict[str, Any]) -> str:
 
 
 FULL_HINT = ("raise Redis maxmemory, lower PIPELINE_BLOB_BUDGET_BYTES or PIPELINE_CACHE_MAX_TOTAL_BYTES, "
-             "or run `pipeline cache clear`")  # fmt: skip
+             "or empty the result cache (`pipeline cache --clear`)")  # fmt: skip
 
 
 def _mib(size: int) -> str:

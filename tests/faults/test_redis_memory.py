@@ -10,6 +10,7 @@ recorded, and a worker that meets a full Redis anyway waits and says why.
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from pipeline.demo.server import StaticServer
 from pipeline.ledger.connection import connect
 from pipeline.ledger.keys import BLOB_PREFIX, BLOB_TOTAL
 from tasks.redis_full import PatientQoS
+from tests.faults.cli import run_cli
 from tests.faults.conftest import FaultCluster
 from tests.helpers import fill_redis, unfill_redis, wait_until
 
@@ -122,3 +124,21 @@ def test_the_worker_acks_on_a_full_redis_where_kombus_own_ack_is_refused(small: 
         second.ack()  # no error: ZREM and HDEL outside MULTI free memory, Redis allows them
         assert client.hlen("unacked") == 1  # the stock ack's message is still waiting to be restored
         client.config_set("maxmemory", str(MAXMEMORY))  # closing the channels restores that one (a write)
+
+
+def test_workers_and_top_show_redis_memory_against_its_limit_and_warn_when_nearly_full(small: FaultCluster) -> None:
+    small.start("shown@test")
+    client = connect(small.url)
+    calm = run_cli("workers", redis_url=small.url)
+    assert calm.returncode == 0, calm.stderr
+    assert "Redis memory: used" in calm.stdout and "of 24.0 MiB" in calm.stdout and "budget" in calm.stdout
+    assert "nearly full" not in calm.stderr
+    fill_redis(client)
+    full = run_cli("workers", redis_url=small.url)
+    assert full.returncode == 0, full.stderr
+    assert "NEARLY FULL" in full.stdout and "Redis is nearly full" in full.stderr
+    top = run_cli("top", "--once", "--json", redis_url=small.url)
+    assert top.returncode == 0, top.stderr
+    report = json.loads(top.stdout)["redis"]
+    assert report["maxmemory"] == MAXMEMORY and report["near_full"] and report["blob_budget"] == MAXMEMORY // 2
+    unfill_redis(client)
