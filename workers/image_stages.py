@@ -72,7 +72,7 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
     work = live_images(rt, job_id)
     if work is None:
         return [], False
-    if rt.blobs.budget_state().held >= rt.blob_budget():  # no room for what we would fetch: not now
+    if not rt.blobs.may_fetch(job_id, [item.id for item in items], rt.blob_budget()):  # no room: not now
         rt.ledger.defer(job_id, [item.id for item in items], DEFER_S)
         return [], False
     policy, gate = request_context(rt, job_id, work.guard)

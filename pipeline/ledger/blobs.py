@@ -152,6 +152,16 @@ class BlobStore:
             self._release(keys=_BUDGET_KEYS, args=keys[start : start + _CHUNK])
         return len(keys)
 
+    def may_fetch(self, job_id: str, item_ids: Sequence[str], budget: int) -> bool:
+        """Worth fetching these now: the budget has room, or one of them holds room already (a dead
+        worker's items sent again: storing them trades their old room for the new)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(BLOB_TOTAL)
+        for item_id in item_ids:
+            pipe.zscore(BLOB_HELD, blob_key(job_id, item_id))
+        total, *held = pipe.execute()
+        return int(total or 0) < budget or any(score is not None for score in held)
+
     def budget_state(self) -> BudgetState:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(BLOB_TOTAL)

@@ -123,6 +123,14 @@ def test_the_budget_is_shared_by_every_client_and_never_overbooked(redis_url: st
     assert blobs.budget_state().held == 100 * KB
 
 
+def test_a_spent_budget_stops_new_fetches_but_not_items_that_already_hold_room(blobs: BlobStore) -> None:
+    """A dead worker's items, sent again, must be able to replace their own bytes: else they wait for its expiry."""
+    assert blobs.may_fetch("job", ["a", "b"], budget=100 * KB)
+    blobs.put_many("job", {"a": b"x" * 100 * KB}, ttl_s=60, budget=100 * KB)
+    assert not blobs.may_fetch("job", ["b", "c"], budget=100 * KB)
+    assert blobs.may_fetch("job", ["a", "b"], budget=100 * KB)
+
+
 def test_deleting_a_finished_jobs_blobs_releases_all_of_them(blobs: BlobStore) -> None:
     blobs.put_many("done-job", {f"i{n}": b"x" * KB for n in range(5)}, ttl_s=60, budget=100 * KB)
     blobs.put_many("other-job", {"keep": b"x" * KB}, ttl_s=60, budget=100 * KB)
