@@ -162,7 +162,7 @@ class Settings(BaseSettings):
         256 * 2**20,
         ge=0,
         description="most bytes of outputs the result cache keeps in Redis, all entries together (the ones "
-        "closest to expiry leave first); 0 = no cap",
+        "closest to expiry leave first); 0 = no cap; never more than a quarter of Redis's maxmemory",
     )
     user_agent: str = Field(
         "pipeline/0.1 (+https://github.com/pipeline; image and crawl jobs)",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import redis
 import redis.asyncio
 
 from pipeline import __version__
@@ -27,7 +28,7 @@ from pipeline.ledger import Ledger
 from pipeline.ledger.blobs import BlobStore
 from pipeline.ledger.connection import connect
 from pipeline.ledger.holdings import Holdings
-from pipeline.ledger.memory import RedisMemory
+from pipeline.ledger.memory import RedisMemory, read_memory
 from pipeline.politeness import Gate
 from workers.heartbeat import Heartbeat, core_figures
 from workers.loop import EventLoopThread
@@ -66,7 +67,7 @@ class Runtime:
     @classmethod
     def start(cls, settings: Settings, redis_url: str, node: str, info: dict[str, Any]) -> Runtime:
         """Build every pool once; ``info`` is what the binding wants shown in `workers`."""
-        cache = CacheSettings.of(settings, redis_url)
+        cache = CacheSettings.of(settings, redis_url, _memory_at_start(redis_url))
         processes = ProcessPool(settings.pool_processes, crash_dir=settings.test_crash_dir, cache=cache)
         processes.warm_up()  # before our own threads exist, and so the first batch is fast
         loop = EventLoopThread()
@@ -157,3 +158,14 @@ class Runtime:
         self.ledger.close()
         self.blobs.close()
         log.info("runtime stopped", extra={"node": self.node})
+
+
+def _memory_at_start(redis_url: str) -> RedisMemory | None:
+    """Redis's memory figures, read once before the pools start (None if Redis does not answer yet)."""
+    client = connect(redis_url)
+    try:
+        return read_memory(client)
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()

@@ -17,6 +17,7 @@ from typing import Any
 BLOB_SHARE = 0.5
 # Without maxmemory nothing stops Redis growing into the machine's memory: this much by default.
 UNLIMITED_BLOB_BUDGET = 512 * 2**20
+CACHE_SHARE = 0.25  # and the result cache this much: what is left is for queues, the ledger and Redis itself
 NEAR_FULL = 0.9  # from here on `workers` and `top` warn
 
 
@@ -66,6 +67,15 @@ def blob_budget(memory: RedisMemory, configured: int | None) -> int:
     if configured is not None:
         return min(configured, share) if share else configured
     return share or UNLIMITED_BLOB_BUDGET
+
+
+def cache_cap(memory: RedisMemory, configured: int) -> int:
+    """Bytes the result cache may keep in Redis: ``PIPELINE_CACHE_MAX_TOTAL_BYTES`` (0 = no cap), and never
+    more than a quarter of ``maxmemory`` (entries live for days: uncapped, they would fill a small Redis)."""
+    share = int(memory.limit * CACHE_SHARE) if memory.limit else 0
+    if not share:
+        return configured
+    return min(configured, share) if configured else share
 
 
 def memory_report(memory: RedisMemory, blobs_held: int, configured_budget: int | None) -> dict[str, Any]:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from pipeline.ledger.memory import UNLIMITED_BLOB_BUDGET, RedisMemory, blob_budget, memory_line, memory_report
+from pipeline.ledger.memory import (
+    UNLIMITED_BLOB_BUDGET,
+    RedisMemory,
+    blob_budget,
+    cache_cap,
+    memory_line,
+    memory_report,
+)
 
 MIB = 2**20
 
@@ -19,6 +26,13 @@ def test_without_maxmemory_the_budget_is_the_setting_or_a_fixed_default() -> Non
 def test_a_setting_over_half_of_maxmemory_is_lowered_to_it() -> None:
     assert blob_budget(RedisMemory(used=1, limit=64 * MIB), 10 * MIB) == 10 * MIB
     assert blob_budget(RedisMemory(used=1, limit=64 * MIB), 100 * MIB) == 32 * MIB
+
+
+def test_the_result_cache_keeps_within_a_quarter_of_maxmemory_whatever_its_setting() -> None:
+    assert cache_cap(RedisMemory(used=1, limit=64 * MIB), 256 * MIB) == 16 * MIB
+    assert cache_cap(RedisMemory(used=1, limit=64 * MIB), 0) == 16 * MIB  # "no cap" still fits Redis
+    assert cache_cap(RedisMemory(used=1, limit=64 * MIB), 4 * MIB) == 4 * MIB
+    assert cache_cap(RedisMemory(used=1, limit=0), 256 * MIB) == 256 * MIB
 
 
 def test_info_memory_fields_are_read_and_nearly_full_is_from_ninety_percent() -> None:
