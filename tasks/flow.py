@@ -23,7 +23,7 @@ from pipeline.finalize import finalize_job
 from pipeline.frontier import Batch
 from tasks.app import app
 from tasks.names import JOB_FINALIZE
-from tasks.redis_full import patiently
+from tasks.redis_full import patiently, torn_channel
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ RETRY = {"autoretry_for": (redis.RedisError, BrokerUnavailable), "retry_backoff"
 
 def _publish(task: str, args: list[Any]) -> None:
     """Send a task; while Redis is full, wait and retry (``tasks.redis_full``) rather than drop the batch."""
-    patiently(f"sending {task}", lambda: app.send_task(task, args=args), runtime().redis_memory_figures)
+    patiently(f"sending {task}", lambda: app.send_task(task, args=args), runtime().redis_memory_figures,
+              also=torn_channel)  # fmt: skip
 
 
 def send(batches: Iterable[Batch]) -> None:

@@ -20,7 +20,14 @@ writes meet it:
   (our ledger's lease sends its items again).
 * **a task's own publish** (the hand-off to the next stage, the frontier's
   batches, Celery's retry): LPUSH refused. Celery's ``Task.retry`` turns a
-  failed re-publish into ``Reject(requeue=False)``, dropping the batch.
+  failed re-publish into ``Reject(requeue=False)``, dropping the batch. Worse,
+  kombu's Redis transport declares no *recoverable* error classes, so
+  ``Connection.recoverable_connection_errors`` falls back to connection +
+  channel errors: the refusal counts as a lost connection, ``ensure`` closes
+  every channel of the app's shared connection (``collect``), and another
+  thread publishing at that moment fails with ``AttributeError: 'NoneType'
+  object has no attribute 'client'`` (seen: 5 items failed as
+  ``internal_error``).
 
 So, in the worker process only (``install``, from the worker app):
 
@@ -95,16 +102,27 @@ class _Waiting:
         self.pause = min(self.pause * 2, PAUSE_S[1])
 
 
+def torn_channel(exc: BaseException) -> bool:
+    """A publish whose channel another thread's refused publish closed under it (see above)."""
+    return isinstance(exc, AttributeError) and "'NoneType' object has no attribute 'client'" in str(exc)
+
+
 def patiently(
-    doing: str, fn: Callable[[], T], memory: Callable[[], RedisMemory | None], patience_s: float = PATIENCE_S
+    doing: str,
+    fn: Callable[[], T],
+    memory: Callable[[], RedisMemory | None],
+    patience_s: float = PATIENCE_S,
+    *,
+    also: Callable[[BaseException], bool] = lambda _: False,
 ) -> T:
-    """``fn()``, retried with back-off while Redis refuses it as full, for up to ``patience_s``."""
+    """``fn()``, retried with back-off while Redis refuses it as full (or ``also(error)``), for up to
+    ``patience_s``."""
     waiting: _Waiting | None = None
     while True:
         try:
             result = fn()
         except Exception as exc:
-            if not is_full(exc):
+            if not (is_full(exc) or also(exc)):
                 raise
             waiting = waiting or _Waiting(doing, memory)
             if waiting.waited >= patience_s:

@@ -65,6 +65,18 @@ def test_patience_has_an_end_and_then_the_error_goes_up() -> None:
         redis_full.patiently("sending a batch", never, memory, patience_s=0.01)
 
 
+def test_a_publish_on_a_channel_closed_under_it_is_retried_when_asked() -> None:
+    calls = []
+
+    def publish() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise AttributeError("'NoneType' object has no attribute 'client'")
+        return "sent"
+
+    assert redis_full.patiently("sending", publish, memory, also=redis_full.torn_channel) == "sent"
+
+
 def test_other_errors_are_not_waited_on() -> None:
     calls = []
 
