@@ -50,6 +50,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
+from celery.worker import state as worker_state
 from kombu.exceptions import OperationalError
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
@@ -170,9 +171,7 @@ class PatientQoS(kombu_redis.QoS):
 
 
 def _stopping() -> bool:
-    from celery.worker import state
-
-    return bool(state.should_stop or state.should_terminate)
+    return bool(worker_state.should_stop or worker_state.should_terminate)
 
 
 def install() -> None:
