@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,3 +143,21 @@ def test_workers_and_top_show_redis_memory_against_its_limit_and_warn_when_nearl
     report = json.loads(top.stdout)["redis"]
     assert report["maxmemory"] == MAXMEMORY and report["near_full"] and report["blob_budget"] == MAXMEMORY // 2
     unfill_redis(client)
+
+
+def test_a_worker_killed_holding_room_in_the_budget_does_not_stall_the_job(
+    small: FaultCluster, big_site: tuple[StaticServer, int], tmp_path: Path
+) -> None:
+    """Its items come back (takeover) and, fetched again, take over their own room; the rest is swept at the end."""
+    site, _ = big_site
+    doomed = small.start("doomed@test", PIPELINE_CONCURRENCY="4")
+    small.start("survivor@test", PIPELINE_CONCURRENCY="4")
+    job_id, submitted = small.submit([site.url_for(f"slow/0.3/big-{i:03d}.jpg") for i in range(40)], batch_size=4)
+    client = connect(small.url)
+    wait_until(lambda: int(client.get(BLOB_TOTAL) or 0) > 0 and small.done(job_id) >= 4, 60,
+               "the job to be under way with bytes in the budget")  # fmt: skip
+    small.signal(doomed, signal.SIGKILL)
+    verdict = small.check(job_id, submitted, deadline_s=240, label="killed-holding-room")
+    assert verdict.doc["images"]["ok"] == 40
+    assert [w.alive() for w in small.workers] == [False, True]
+    wait_until(lambda: not list(client.scan_iter(match=BLOB_PREFIX + "*")), 30, "the job's blobs to be swept")
