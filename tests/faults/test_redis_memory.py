@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from PIL import Image
 from pipeline.demo.server import StaticServer
 from pipeline.ledger.connection import connect
 from pipeline.ledger.keys import BLOB_PREFIX, BLOB_TOTAL
+from tasks import redis_full
 from tasks.redis_full import PatientQoS
 from tests.faults.cli import run_cli
 from tests.faults.conftest import FaultCluster
@@ -161,3 +164,28 @@ def test_a_worker_killed_holding_room_in_the_budget_does_not_stall_the_job(
     assert verdict.doc["images"]["ok"] == 40
     assert [w.alive() for w in small.workers] == [False, True]
     wait_until(lambda: not list(client.scan_iter(match=BLOB_PREFIX + "*")), 30, "the job's blobs to be swept")
+
+
+def test_a_message_delivered_while_redis_is_full_waits_to_be_recorded_instead_of_killing_the_consumer(
+    small: FaultCluster, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kombu records a delivery (ZADD + HSET in a MULTI) after BRPOP took the message off its queue:
+    refused, the error escapes the consumer's loop and the message is lost. ``PatientQoS`` waits."""
+    monkeypatch.setattr(redis_full, "PAUSE_S", (0.01, 0.05))
+    client = connect(small.url)
+    queue = Queue("oom-deliver", Exchange("oom-deliver", type="direct"), routing_key="oom-deliver")
+    with Connection(small.url) as conn:
+        conn.Producer().publish({"n": 1}, exchange=queue.exchange, routing_key="oom-deliver", declare=[queue])
+        channel = conn.channel()
+        channel._qos = PatientQoS(channel)
+        client.config_set("maxmemory", str(int(client.info("memory")["used_memory"]) // 2))
+        got: list[object] = []
+        with caplog.at_level(logging.WARNING, logger="tasks.redis_full"):
+            reader = threading.Thread(target=lambda: got.append(channel.basic_get("oom-deliver")))
+            reader.start()
+            wait_until(lambda: any("recording a delivered message" in r.getMessage() for r in caplog.records), 30,
+                       "the consumer to say it waits for room")  # fmt: skip
+            assert reader.is_alive() and client.hlen("unacked") == 0
+            client.config_set("maxmemory", str(MAXMEMORY))
+            reader.join(30)
+        assert got and got[0] is not None and client.hlen("unacked") == 1
