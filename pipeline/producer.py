@@ -27,11 +27,12 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from pipeline.config import Settings
-from pipeline.core.errors import BrokerUnavailable, UsageError
+from pipeline.core.errors import BrokerUnavailable, RedisFull, UsageError
 from pipeline.frontier import Batch, Frontier
 from pipeline.kinds import JobSpec, kind_named
 from pipeline.ledger import Ledger
 from pipeline.ledger.connection import connect, redact
+from pipeline.ledger.memory import FULL_HINT
 from pipeline.output_dirs import check_not_another_jobs, check_output_dir
 from pipeline.plugins import PluginError
 from tasks.control import Answers, ask_importable
@@ -68,6 +69,8 @@ class Producer:
         try:
             self.app.send_task(task, args=args, retry=True, retry_policy={"max_retries": 3})
         except OperationalError as exc:
+            if "maxmemory" in str(exc):  # kombu's wrapping of redis-py's OutOfMemoryError
+                raise RedisFull(f"Redis at {redact(self.url)} is full: cannot publish; {FULL_HINT}") from None
             raise BrokerUnavailable(f"broker unreachable: cannot publish to {redact(self.url)}: {exc}") from None
 
     def _send_batches(self, batches: Iterable[Batch]) -> None:
