@@ -79,8 +79,11 @@ $(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -e .
 	@touch $@
 
-$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -e '.[dev]'
+# The example plugin package (examples/pipeline-example-plugins: an extractor and image
+# ops, by entry point) is part of the dev install: the plugin tests' workers import it.
+EXAMPLE_PLUGINS := examples/pipeline-example-plugins
+$(DEV_STAMP): pyproject.toml $(EXAMPLE_PLUGINS)/pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e '.[dev]' -e $(EXAMPLE_PLUGINS)
 	@touch $(RUNTIME_STAMP) $@
 
 # deploy/requirements.lock pins every runtime dependency (and setuptools, which builds

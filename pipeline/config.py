@@ -129,7 +129,25 @@ class Settings(BaseSettings):
         description="a file the worker and the scheduler touch after each heartbeat written to Redis "
         "(the container healthcheck looks at its age instead of starting a Python process)",
     )
-    blob_ttl_s: int = Field(24 * 3600, ge=60, description="how long fetched bytes stay in Redis")
+    blob_ttl_s: int = Field(
+        3600,
+        ge=60,
+        description="longest fetched bytes wait in Redis for their transform (they are deleted as soon as their "
+        "item is recorded; this bounds what a dead worker leaves, and is at most 4 x the visibility timeout)",
+    )
+    blob_budget_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="fetched bytes all workers together may keep in Redis between fetch and transform; "
+        "unset = half of Redis's maxmemory, or 512 MiB without one (never more than half of maxmemory)",
+    )
+    blob_wait_s: float = Field(
+        10.0,
+        ge=0,
+        le=600,
+        description="how long a fetch waits for room in the blob budget before giving its items back to be "
+        "fetched again a moment later",
+    )
     retention_s: int = Field(7 * 24 * 3600, ge=60, description="how long job records are kept")
     cache_ttl_s: int = Field(
         7 * 24 * 3600,
@@ -144,7 +162,7 @@ class Settings(BaseSettings):
         256 * 2**20,
         ge=0,
         description="most bytes of outputs the result cache keeps in Redis, all entries together (the ones "
-        "closest to expiry leave first); 0 = no cap",
+        "closest to expiry leave first); 0 = no cap; never more than a quarter of Redis's maxmemory",
     )
     user_agent: str = Field(
         "pipeline/0.1 (+https://github.com/pipeline; image and crawl jobs)",
@@ -215,6 +233,11 @@ class Settings(BaseSettings):
     @property
     def outputs(self) -> Path:
         return (self.output_root or self.state_dir / "outputs").expanduser().resolve()
+
+    @property
+    def blob_expiry_s(self) -> int:
+        """How long a blob (and its room in the budget) lasts: after 4 leases its item has been sent again anyway."""
+        return min(self.blob_ttl_s, max(60, round(4 * self.visibility_timeout_s)))
 
     @property
     def pool_processes(self) -> int:

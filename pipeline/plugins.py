@@ -5,13 +5,20 @@ installed on it, from one of two places:
 
 * a Python **entry point** in the group of its role (``pipeline.extractors``,
   ``pipeline.ops``), by its name: ``shop``; this is how a package offers stages;
-* an importable **dotted path**: ``package.module:function`` (or the last dot
-  as the separator, ``package.module.function``), for code on ``PYTHONPATH``.
+* an importable **dotted path**: ``package.module:function``, or with dots
+  only, ``package.module.function`` (the longest prefix that imports is the
+  module, the rest attributes), for code on ``PYTHONPATH``. Image ops use the
+  dots-only form: ``:`` separates an op's arguments in the chain.
 
 The submit side asks the live workers whether they can import a name (a
 plugin installed only on the client is no use), so a job never starts with a
 stage nobody can run. Loaded objects are cached per process: a pool child
 imports a plugin once, not once per item.
+
+``run_extractor`` is how a page stage calls an extractor: whatever the user's
+code does (raise, return the wrong shape, be missing on this worker) becomes
+that page's ``StageFailed`` with a reason, never the worker's crash. Image ops
+are called by ``pipeline.core.imaging`` through a resolver (``workers.child``).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
-from pipeline.core.errors import UsageError
+from pipeline.core.errors import ItemError, UsageError
 
 Role = Literal["extractor", "op"]
 
@@ -56,13 +63,18 @@ def load(role: Role, ref: str) -> Callable[..., Any]:
     return target
 
 
+# What to suggest instead of an unknown name: an op's arguments are separated by ``:``
+# in the chain (``plugin:NAME:ARG``), so its dotted path uses dots only.
+_DOTTED_HINT: dict[Role, str] = {"extractor": "package.module:function", "op": "package.module.function"}
+
+
 def _entry_point(role: Role, name: str) -> object:
     found = [ep for ep in entry_points(group=GROUPS[role]) if ep.name == name]
     if not found:
         known = ", ".join(installed(role)) or "none installed"
         raise PluginError(
             f"no {role} named {name!r} in entry points {GROUPS[role]!r} ({known}); "
-            "give an installed name or a dotted path package.module:function"
+            f"give an installed name or a dotted path {_DOTTED_HINT[role]}"
         )
     try:
         return found[0].load()
@@ -71,14 +83,44 @@ def _entry_point(role: Role, name: str) -> object:
 
 
 def _import_dotted(role: Role, ref: str) -> object:
-    module_name, sep, attr = ref.partition(":") if ":" in ref else ref.rpartition(".")
-    if not module_name or not sep or not attr:
-        raise PluginError(f"{role} {ref!r} is not a dotted path like package.module:function")
+    """``module:attr.path``, or ``a.b.c.d``: the longest importable prefix is the module, the rest attributes."""
+    if ":" in ref:
+        module_name, _, attr = ref.partition(":")
+        if not module_name or not attr:
+            raise PluginError(f"{role} {ref!r} is not a dotted path like {_DOTTED_HINT[role]}")
+        return _attribute(role, ref, _import(role, ref, module_name), module_name, attr)
+    parts = ref.split(".")
+    if not all(parts):
+        raise PluginError(f"{role} {ref!r} is not a dotted path like {_DOTTED_HINT[role]}")
+    missing: ModuleNotFoundError | None = None
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                missing = missing or exc
+                continue  # this prefix is not a module: try a shorter one (the rest may be attributes)
+            raise _cannot_import(role, ref, module_name, exc) from exc
+        except Exception as exc:  # the module's own error (a syntax error, a failing import inside)
+            raise _cannot_import(role, ref, module_name, exc) from exc
+        return _attribute(role, ref, module, module_name, ".".join(parts[cut:]))
+    raise _cannot_import(role, ref, ".".join(parts[:-1]), missing or ModuleNotFoundError(parts[0]))
+
+
+def _import(role: Role, ref: str, module_name: str) -> object:
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except Exception as exc:  # ModuleNotFoundError or the module's own error
-        raise PluginError(f"{role} {ref!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
-    target: object = module
+        raise _cannot_import(role, ref, module_name, exc) from exc
+
+
+def _cannot_import(role: Role, ref: str, module_name: str, exc: Exception) -> PluginError:
+    return PluginError(f"{role} {ref!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}")
+
+
+def _attribute(role: Role, ref: str, module: object, module_name: str, attr: str) -> object:
+    target = module
     for part in attr.split("."):
         try:
             target = getattr(target, part)
@@ -88,9 +130,48 @@ def _import_dotted(role: Role, ref: str) -> object:
 
 
 def importable(role: Role, ref: str) -> str | None:
-    """None when ``ref`` loads here, else the one-line reason (what a worker answers when asked)."""
+    """None when ``ref`` loads here, else the one-line reason (what a worker answers when asked).
+
+    A failure is tried once more after ``importlib.invalidate_caches``: a package
+    installed since this process started (``pip install`` beside a running
+    worker) is then found without a restart.
+    """
     try:
         load(role, ref)
-    except PluginError as exc:
-        return exc.message
+    except PluginError:
+        importlib.invalidate_caches()
+        try:
+            load(role, ref)
+        except PluginError as exc:
+            return exc.message
     return None
+
+
+class StageFailed(ItemError):
+    """The user's stage failed one item: ``extractor_error`` (it raised or returned a wrong shape),
+    or ``plugin_unavailable`` (this worker cannot import it). The rest of the job goes on."""
+
+    default_reason = "extractor_error"
+
+
+def run_extractor(ref: str, url: str, html_text: str) -> list[dict[str, Any]]:
+    """Call extractor ``ref`` on one page; its items, checked to be a list of dicts with string keys.
+
+    Raises only ``StageFailed``: whatever the user's code does is that page's failure.
+    """
+    try:
+        extract = load("extractor", ref)
+    except PluginError as exc:
+        raise StageFailed("plugin_unavailable", exc.message) from None
+    try:
+        items = extract(url, html_text)
+    except Exception as exc:  # the user's code: any failure is this page's
+        raise StageFailed("extractor_error", f"extractor {ref!r} raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise StageFailed(
+            "extractor_error", f"extractor {ref!r} returned a {type(items).__name__}, not a list of dicts"
+        )
+    for item in items:
+        if not all(isinstance(key, str) for key in item):
+            raise StageFailed("extractor_error", f"extractor {ref!r} returned an item with a non-string key")
+    return items

@@ -6,10 +6,18 @@ resolve it and to list its items, and the frontier what to send. Items are
 admitted a chunk at a time and sent a window at a time, so a 100,000-item job
 keeps the producer's memory flat and never fills the queues ahead of another
 job; the ledger's item set dedups sources listed twice.
+
+A job that runs the user's own code (``JobSpec.plugins``) is admitted only
+when a live worker can import every plugin it names: the workers are asked
+(``tasks.control``), not the submitting machine. No live worker to ask: the job
+is admitted with a warning (nothing can be verified, and the job waits for a
+worker anyway); a worker that cannot import the plugin then fails those items
+with the reason ``plugin_unavailable``.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Iterable
@@ -19,14 +27,19 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from pipeline.config import Settings
-from pipeline.core.errors import BrokerUnavailable, UsageError
+from pipeline.core.errors import BrokerUnavailable, RedisFull, UsageError
 from pipeline.frontier import Batch, Frontier
 from pipeline.kinds import JobSpec, kind_named
 from pipeline.ledger import Ledger
 from pipeline.ledger.connection import connect, redact
+from pipeline.ledger.memory import FULL_HINT
 from pipeline.output_dirs import check_not_another_jobs, check_output_dir
+from pipeline.plugins import PluginError
+from tasks.control import Answers, ask_importable
 from tasks.factory import create_app
 from tasks.names import JOB_FINALIZE
+
+log = logging.getLogger(__name__)
 
 
 def new_job_id() -> str:
@@ -56,6 +69,8 @@ class Producer:
         try:
             self.app.send_task(task, args=args, retry=True, retry_policy={"max_retries": 3})
         except OperationalError as exc:
+            if "maxmemory" in str(exc):  # kombu's wrapping of redis-py's OutOfMemoryError
+                raise RedisFull(f"Redis at {redact(self.url)} is full: cannot publish; {FULL_HINT}") from None
             raise BrokerUnavailable(f"broker unreachable: cannot publish to {redact(self.url)}: {exc}") from None
 
     def _send_batches(self, batches: Iterable[Batch]) -> None:
@@ -68,18 +83,45 @@ class Producer:
     def output_dir(self, spec: JobSpec, job_id: str) -> Path:
         return (spec.output_dir or self.settings.outputs / job_id).expanduser().resolve()
 
-    def submit(self, spec: JobSpec, *, schedule: str | None = None, job_id: str | None = None) -> str:
+    def check_plugins(self, spec: JobSpec) -> list[str]:
+        """Ask the live workers whether they can import each plugin ``spec`` names.
+
+        Raises ``PluginError`` (exit 2) naming the plugin and the workers' reason
+        when none that answered can; returns warnings (one line each) for what
+        could not be verified or works on only some workers.
+        """
+        wanted = spec.plugins()
+        if not wanted:
+            return []
+        live = [str(worker.get("name", "")) for worker in self.ledger.workers()]
+        if not live:
+            return [f"{role} {ref!r} not checked: no live worker to ask (a worker that cannot import it "
+                    "fails those items with plugin_unavailable)" for role, ref in wanted]  # fmt: skip
+        warnings: list[str] = []
+        for role, ref in wanted:
+            answers = ask_importable(self.app, role, ref, live)
+            warnings += _verdict(answers)
+        return warnings
+
+    def submit(
+        self, spec: JobSpec, *, schedule: str | None = None, job_id: str | None = None, plugins_checked: bool = False
+    ) -> str:
         """Submit a job of any kind; returns its id.
 
         ``schedule`` links the job to the schedule that fired it; ``job_id`` is
         the id the scheduler claimed for the fire (so an adopted fire reuses it).
-        Usage errors (a bad op chain, no sources) are raised before anything is created.
+        Usage errors (a bad op chain, no sources, a plugin no live worker can
+        import) are raised before anything is created; ``plugins_checked``: the
+        caller already asked (``check_plugins``) and showed the warnings.
         """
         kind = kind_named(spec.kind)
         job_id = job_id or new_job_id()
         output_dir = self.output_dir(spec, job_id)
         check_output_dir(output_dir, self.settings.output_root)
         job = kind.resolve(spec, self.settings, output_dir)
+        if not plugins_checked:
+            for warning in self.check_plugins(spec):
+                log.warning("%s", warning)
         chunks = kind.chunks(spec)
         first = next(chunks)  # a source that names nothing fails here, before the job exists
         owner = self.ledger.claim_output_dir(str(output_dir), job_id, schedule=schedule, overwrite=spec.overwrite)
@@ -122,3 +164,18 @@ class Producer:
         if cancelled:
             self._send(JOB_FINALIZE, [job_id])
         return cancelled
+
+
+def _verdict(answers: Answers) -> list[str]:
+    """Refuse a plugin no answering worker can import; warn when only some can, or none answered."""
+    what = f"{answers.role} {answers.ref!r}"
+    if not answers.able and answers.unable:
+        by_reason: dict[str, list[str]] = {}
+        for node, reason in answers.unable.items():
+            by_reason.setdefault(reason, []).append(node)
+        said = "; ".join(f"{', '.join(nodes)}: {reason}" for reason, nodes in by_reason.items())
+        raise PluginError(f"{what} cannot be imported by any live worker ({said})")
+    if not answers.able:
+        return [f"{what} not checked: no live worker answered ({', '.join(answers.silent)})"]
+    return [f"{what} cannot be imported on {node}: {reason} (its items there fail with plugin_unavailable)"
+            for node, reason in answers.unable.items()]  # fmt: skip

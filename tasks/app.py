@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+import tasks.control  # noqa: F401  # registers `plugin_importable` for `celery -A tasks.app inspect` too
 from pipeline.config import Settings
 from pipeline.localredis import resolve_redis_url
 from tasks.factory import create_app

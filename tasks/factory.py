@@ -24,10 +24,11 @@ def routes() -> dict[str, dict[str, str]]:
 
 
 def create_app(settings: Settings, url: str, *, worker: bool = False) -> Celery:
-    """A configured app; ``worker`` also imports the task modules (every kind's) and lifecycle hooks."""
+    """A configured app; ``worker`` also imports the task modules (every kind's), lifecycle hooks and
+    the remote-control commands (``tasks.control``)."""
     settings.check_delivery_timeouts()
     modules = dict.fromkeys(kind.task_module for kind in KINDS.values())
-    include = [*modules, "tasks.flow", "tasks.holding", "tasks.signals"] if worker else []
+    include = [*modules, "tasks.flow", "tasks.holding", "tasks.signals", "tasks.control"] if worker else []
     app = Celery("pipeline", broker=url, include=include, set_as_current=worker)
     app.conf.update(
         # JSON in, JSON out; a pickle message is refused, never executed.

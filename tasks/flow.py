@@ -23,6 +23,7 @@ from pipeline.finalize import finalize_job
 from pipeline.frontier import Batch
 from tasks.app import app
 from tasks.names import JOB_FINALIZE
+from tasks.redis_full import patiently, torn_channel
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -31,28 +32,37 @@ RETRY = {"autoretry_for": (redis.RedisError, BrokerUnavailable), "retry_backoff"
          "retry_jitter": True, "max_retries": 30}  # fmt: skip
 
 
+def _publish(task: str, args: list[Any]) -> None:
+    """Send a task; while Redis is full, wait and retry (``tasks.redis_full``) rather than drop the batch."""
+    patiently(f"sending {task}", lambda: app.send_task(task, args=args), runtime().redis_memory_figures,
+              also=torn_channel)  # fmt: skip
+
+
 def send(batches: Iterable[Batch]) -> None:
     for batch in batches:
-        app.send_task(batch.task, args=batch.args)
+        _publish(batch.task, batch.args)
 
 
 def advance(job_id: str, finished: bool) -> None:
     """After a batch: end the job if it just finished, else send what may run now."""
     if finished:
-        finalize.delay(job_id)
+        _publish(JOB_FINALIZE, [job_id])
     else:
         send(runtime().frontier.claim(job_id, now=time.time()))
 
 
 def hand_off(task: str, job_id: str, items: list[list[Any]]) -> None:
     """Pass a batch's output straight to the next stage of the same items (fetch -> transform)."""
-    app.send_task(task, args=[job_id, items, time.time()])
+    _publish(task, [job_id, items, time.time()])
 
 
 def guarded(job_id: str, items: Sequence[tuple[str, str]], work: Callable[[], None]) -> None:
-    """Run ``work``; on a bug, fail the batch's items (first write wins) so the job ends."""
+    """Run ``work``; on a bug, fail the batch's items (first write wins) so the job ends.
+
+    A full Redis is not a bug: the batch waits and runs again (``patiently``; it is idempotent).
+    """
     try:
-        work()
+        patiently(f"a batch of job {job_id}", work, runtime().redis_memory_figures)
     except (redis.RedisError, BrokerUnavailable):
         raise  # retried by Celery with backoff
     except Exception as exc:
@@ -61,7 +71,7 @@ def guarded(job_id: str, items: Sequence[tuple[str, str]], work: Callable[[], No
                     for i, src in items]  # fmt: skip
         _, finished = runtime().ledger.record(job_id, failures)
         if finished:
-            finalize.delay(job_id)
+            _publish(JOB_FINALIZE, [job_id])
 
 
 def advance_all() -> None:
@@ -75,3 +85,4 @@ def advance_all() -> None:
 def finalize(self: Task, job_id: str) -> None:
     rt = runtime()
     finalize_job(rt.ledger, job_id, rt.settings.retention_s, rt.settings.output_root)
+    rt.blobs.delete_job(job_id)  # bytes of re-delivered duplicates, if any: nothing will read them now

@@ -13,7 +13,7 @@ from celery import signals
 
 from pipeline.core.errors import ConfigError
 from pipeline.logs import setup_logging
-from tasks import runtime
+from tasks import redis_full, runtime
 from tasks.holding import tick
 from tasks.monitoring import CoreEvents
 from workers.runtime import Runtime
@@ -45,6 +45,7 @@ def start_runtime(sender: Any, **_: Any) -> None:
             "pipeline workers run with --pool threads (or solo): prefork children are daemonic "
             "and cannot own the runtime's process pool"
         )
+    redis_full.install()  # a full Redis makes this worker wait, not exit (tasks.redis_full)
     queues = sorted(app.amqp.queues.consume_from or app.amqp.queues)
     rt = Runtime.start(
         settings, app.pipeline_redis_url, sender.hostname,

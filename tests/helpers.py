@@ -88,6 +88,24 @@ def make_images(
     return paths
 
 
+def fill_redis(client: Any) -> int:
+    """Write 256 KiB keys until Redis (with a maxmemory) refuses one as out of memory; returns how many."""
+    import redis
+
+    for index in range(10_000):
+        try:
+            client.set(f"filler:{index}", b"x" * 256 * 1024)
+        except redis.OutOfMemoryError:
+            return index
+    raise AssertionError("Redis never filled up: is maxmemory set?")
+
+
+def unfill_redis(client: Any) -> None:
+    """Delete what ``fill_redis`` wrote."""
+    for key in list(client.scan_iter(match="filler:*", count=1000)):
+        client.delete(key)
+
+
 def expect_items(ledger: Ledger, job_id: str, item_ids: list[str]) -> None:
     """Register ids a hand-made job expects, without queueing them: no worker will ever be sent them.
 

@@ -13,18 +13,27 @@ What is the same for every item of a pool call (the open output folder, the
 cache and the plan's cache digest) is a ``ChunkContext``, made once per call:
 for a 16x16 PNG (~150 us of work) a folder lookup, an object or a JSON digest
 per item is a measurable share.
+
+Plugin ops (``plugin:NAME``) are loaded here, in the child, through
+``pipeline.plugins.load`` (cached per process: once per child, not per item).
+A plan with a plugin op bypasses the result cache: the cache key knows the op's
+name and arguments, not the version of the code behind them, so an upgraded
+plugin would be served its predecessor's outputs.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.core.cache_key import CachedOutput, cache_digest, plan_digest
 from pipeline.core.fetch import read_file
 from pipeline.core.imaging import transform_image
+from pipeline.core.ops import PLUGIN
 from pipeline.ledger.keys import cache_entry_key
 from pipeline.outputs import OpenFolder, OutputDir
+from pipeline.plugins import load
 from workers import result_cache
 from workers.processes import crash_if_marked
 
@@ -42,7 +51,7 @@ class ChunkContext:
         self.plan_json, self.max_bytes = plan_json, max_bytes
         self.out = OutputDir(out_dir)
         self.folder: OpenFolder | None = None  # opened at the first write: a failure is that item's
-        self.cache = result_cache.current()
+        self.cache = None if _uses_plugins(plan_json) else result_cache.current()
         self.digest = plan_digest(plan_json) if self.cache is not None else ""
 
     def write(self, name: str, data: bytes) -> None:
@@ -53,6 +62,15 @@ class ChunkContext:
     def close(self) -> None:
         if self.folder is not None:
             self.folder.close()
+
+
+def _uses_plugins(plan_json: dict[str, Any]) -> bool:
+    return any(op and op[0] == PLUGIN for op in plan_json.get("ops", ()))
+
+
+def plugin_op(ref: str) -> Callable[..., Any]:
+    """The function of a ``plugin:NAME`` op (raises ``PluginError`` when this process cannot import it)."""
+    return load("op", ref)
 
 
 def render(source: str | bytes, name: str, ctx: ChunkContext) -> Rendered:
@@ -68,7 +86,7 @@ def render(source: str | bytes, name: str, ctx: ChunkContext) -> Rendered:
         key = cache_entry_key(cache_digest(data, ctx.digest))
         hit = cache.get(key)
     if hit is None:
-        made = transform_image(data, ctx.plan_json)
+        made = transform_image(data, ctx.plan_json, plugin_op)
         output, width, height = made.data, made.width, made.height
         if cache is not None:
             cache.put(key, CachedOutput(output, width, height))

@@ -26,10 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from pipeline import health
-from pipeline.core.errors import BrokerUnavailable
+from pipeline.core.errors import BrokerUnavailable, RedisFull
 from pipeline.ledger import Ledger
 from pipeline.ledger.holdings import owner_of
+from pipeline.ledger.memory import FULL_HINT
 from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
 
@@ -59,6 +62,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline-heartbeat", daemon=True)
         self.started_at = time.time()
+        self._full_warned_at = float("-inf")
 
     def beat(self) -> None:
         figures = core_figures(self.metrics, self.processes)
@@ -72,8 +76,21 @@ class Heartbeat:
             "window_s": json.dumps(figures["window_s"]),
             "pool_rebuilds": json.dumps(self.processes.rebuilds),
         }
-        self.ledger.beat(self.node, fields, TTL_S, self.instance, self.lost_s)
+        try:
+            self.ledger.beat(self.node, fields, TTL_S, self.instance, self.lost_s)
+        except RedisFull:
+            # Redis is full: still alive (its items must not be taken over), only the figures are stale.
+            if not self.ledger.keep_alive(self.node, TTL_S, self.lost_s):
+                raise
+            self._warn_full()
         health.touch(self.health_file)
+
+    def _warn_full(self) -> None:
+        now = time.monotonic()
+        if now - self._full_warned_at >= 30:
+            self._full_warned_at = now
+            log.warning("Redis is full (OOM): heartbeat kept alive without its figures", extra={
+                "redis_memory": self.ledger.memory().describe(), "what_to_do": FULL_HINT})  # fmt: skip
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -81,6 +98,8 @@ class Heartbeat:
                 self.beat()
             except BrokerUnavailable:
                 log.warning("heartbeat failed; Redis unreachable", exc_info=False)
+            except redis.RedisError as exc:  # never let the heartbeat thread die: the worker would look dead
+                log.warning("heartbeat failed: %s", exc)
             self._stop.wait(INTERVAL_S)
 
     def start(self) -> None:

@@ -1,6 +1,7 @@
 """The image job's stages as they run inside a worker.
 
-    fetch_batch      URLs on the event loop (aiohttp) -> blob store -> hand-off
+    fetch_batch      URLs on the event loop (aiohttp) -> blob store (within the cluster's
+                     budget for fetched bytes, ``pipeline.ledger.blobs``) -> hand-off
     transform_batch  claim output names (one round trip) -> per item, in a pool
                      child: read (local file) or take the fetched bytes, Pillow,
                      write the output -> one ledger write for the batch
@@ -37,6 +38,7 @@ from workers.job_context import live_job, request_context
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
+DEFER_S = 2.0  # items given back (no room for their bytes, or their bytes lost) go out again after this
 
 
 class Handoff(NamedTuple):
@@ -69,6 +71,9 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
     """Fetch URL items into the blob store; returns the hand-off and whether the job ended."""
     work = live_images(rt, job_id)
     if work is None:
+        return [], False
+    if not rt.blobs.may_fetch(job_id, [item.id for item in items], rt.blob_budget()):  # no room: not now
+        rt.ledger.defer(job_id, [item.id for item in items], DEFER_S)
         return [], False
     policy, gate = request_context(rt, job_id, work.guard)
     kind = work.label
@@ -131,9 +136,47 @@ def _store_fetched(
             blobs[item.id] = outcome
             handoff.append(Handoff(item.id, item.src, seconds, queue_s))
     if blobs:
-        rt.blobs.put_many(job_id, blobs, rt.settings.blob_ttl_s)
-    _, finished = rt.ledger.record(job_id, failures, progress={"fetched": count})
+        handoff = _spill(rt, job_id, kind, blobs, handoff, failures)
+    _, finished = rt.ledger.record(job_id, failures, progress={"fetched": count - len(blobs) + len(handoff)})
     return handoff, finished
+
+
+def _spill(
+    rt: Runtime,
+    job_id: str,
+    kind: str | None,
+    blobs: dict[str, bytes],
+    handoff: list[Handoff],
+    failures: list[ItemResult],
+) -> list[Handoff]:
+    """Fetched bytes into Redis within the cluster's blob budget; returns the hand-off of those stored.
+
+    Waits up to ``PIPELINE_BLOB_WAIT_S`` for room (``BlobStore.put_many``), then
+    gives the rest back to be sent again in a moment (``Ledger.defer``), so a
+    full budget never holds a task thread for long and never loses an item. A
+    body larger than the whole budget can never pass through Redis: it fails,
+    saying so.
+    """
+    budget = rt.blob_budget()
+    # A quarter of the task deadline at most: the batch must still hand off well within its visibility timeout.
+    wait_s = min(rt.settings.blob_wait_s, rt.settings.task_deadline_s / 4)
+    stored = rt.blobs.put_many(job_id, blobs, rt.settings.blob_expiry_s, budget=budget, wait_s=wait_s)
+    by_id = {h.id: h for h in handoff}
+    for item_id in stored.too_large:
+        item = by_id[item_id]
+        failures.append(ItemResult.failure(
+            item.id, item.src, "too_large_for_redis",
+            f"{len(blobs[item_id])} bytes fetched; the Redis blob budget is {budget} bytes "
+            "(raise PIPELINE_BLOB_BUDGET_BYTES or Redis maxmemory)",
+            timings={"queue": item.queue_s, "fetch": item.fetch_s}, kind=kind,
+        ))  # fmt: skip
+    if stored.no_room:
+        log.warning("blob budget spent: items given back to be fetched again", extra={
+            "job_id": job_id, "items": len(stored.no_room), "budget": budget,
+            "redis_memory": rt.redis_memory_figures().describe()})  # fmt: skip
+        rt.ledger.defer(job_id, stored.no_room, DEFER_S)
+    written = set(stored.written)
+    return [h for h in handoff if h.id in written]
 
 
 class ItemCost:
@@ -319,28 +362,43 @@ def _stage_times(timings: dict[str, Any]) -> dict[str, float]:
 
 def transform_batch(rt: Runtime, job_id: str, entries: Sequence[Handoff]) -> tuple[int, bool]:
     """Load, transform, store and record a batch; returns (items counted, job ended)."""
-    work = live_images(rt, job_id)
-    if work is None:
-        return 0, False
+    url_items = [e for e in entries if "://" in e.src]
+    try:
+        work = live_images(rt, job_id)
+        if work is None:
+            return 0, False
+        return _transform(rt, job_id, work, entries, url_items)
+    finally:
+        # Recorded (or failed, or the job is gone): the bytes are of no more use, and their room is
+        # the budget's again. Deleting needs no memory, so this works when Redis is full.
+        if url_items:
+            rt.blobs.delete_many(job_id, [e.id for e in url_items])
+
+
+def _transform(
+    rt: Runtime, job_id: str, work: ImageWork, entries: Sequence[Handoff], url_items: list[Handoff]
+) -> tuple[int, bool]:
     refused = refusal(Path(work.output_dir), rt.settings.output_root)
     if refused is not None:  # this worker's own rule, whatever the message says (pipeline.output_dirs)
         log.warning("refusing to write outside the output root", extra={"job_id": job_id, "why": refused})
         failures = [ItemResult.failure(e.id, e.src, "output_refused", refused, kind=work.label) for e in entries]
         return rt.ledger.record(job_id, failures, progress={"transformed": len(entries)})
     batch = _Batch(rt, job_id, work)
-    batch.claim_names(entries)
-    url_items = [e for e in entries if "://" in e.src]
     blobs = rt.blobs.get_many(job_id, [e.id for e in url_items])
+    missing = [e.id for e, data in zip(url_items, blobs, strict=True) if data is None]
+    if missing:  # expired, or deleted by a re-delivered copy of this batch: fetch them again, soon
+        log.info("fetched bytes missing: items given back to be fetched again",
+                 extra={"job_id": job_id, "items": len(missing)})  # fmt: skip
+        rt.ledger.defer(job_id, missing, DEFER_S)
+    present = [(e, data) for e, data in zip(url_items, blobs, strict=True) if data is not None]
+    locals_ = [e for e in entries if "://" not in e.src]
+    batch.claim_names([e for e, _ in present] + locals_)
     calls: list[tuple[Handoff, str | bytes, dict[str, Any]]] = []
-    for entry, data in zip(url_items, blobs, strict=True):
-        timings: dict[str, Any] = {"queue": entry.queue_s, "fetch": entry.fetch_s}
-        if data is None:
-            batch.fail(entry, FetchError("blob_missing", "fetched bytes expired or were lost"), timings)
-        else:
-            timings["bytes_in"] = len(data)
-            calls.append((entry, data, timings))
-    del blobs
-    calls += [(e, e.src, {"queue": e.queue_s, "fetch": e.fetch_s}) for e in entries if "://" not in e.src]
+    for entry, data in present:
+        timings: dict[str, Any] = {"queue": entry.queue_s, "fetch": entry.fetch_s, "bytes_in": len(data)}
+        calls.append((entry, data, timings))
+    del blobs, present
+    calls += [(e, e.src, {"queue": e.queue_s, "fetch": e.fetch_s}) for e in locals_]
     batch.submit_all(calls)
     del calls
     batch.wait(time.monotonic() + rt.settings.task_deadline_s)
@@ -348,7 +406,4 @@ def transform_batch(rt: Runtime, job_id: str, entries: Sequence[Handoff]) -> tup
     if len(entries) > len(url_items):  # local files are "fetched" (read) here
         progress["fetched"] = len(entries) - len(url_items)
     # Pre-encoded (``to_json_text``: what ``Ledger.record`` would send, in half its encoding time).
-    counted, finished = rt.ledger.record_raw(job_id, [r.to_json_text() for r in batch.results], progress)
-    if url_items:
-        rt.blobs.delete_many(job_id, [e.id for e in url_items])
-    return counted, finished
+    return rt.ledger.record_raw(job_id, [r.to_json_text() for r in batch.results], progress)

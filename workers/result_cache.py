@@ -27,6 +27,7 @@ import redis
 
 from pipeline.core.cache_key import CachedOutput, cache_digest, decode_entry, encode_entry, plan_digest
 from pipeline.ledger.keys import CACHE_INDEX, CACHE_SIZES, CACHE_TOTAL, cache_entry_key
+from pipeline.ledger.memory import RedisMemory, cache_cap
 
 if TYPE_CHECKING:  # pool children import this module: keep pydantic out of them
     from pipeline.config import Settings
@@ -48,11 +49,13 @@ class CacheSettings:
     max_total_bytes: int = 0  # 0: no cap
 
     @classmethod
-    def of(cls, settings: Settings, redis_url: str) -> CacheSettings | None:
-        """None when the cache is off (``PIPELINE_CACHE_TTL_S=0``)."""
+    def of(cls, settings: Settings, redis_url: str, memory: RedisMemory | None = None) -> CacheSettings | None:
+        """None when the cache is off (``PIPELINE_CACHE_TTL_S=0``); its total within a quarter of
+        Redis's ``maxmemory`` as read at start-up (``pipeline.ledger.memory.cache_cap``)."""
         if settings.cache_ttl_s <= 0:
             return None
-        return cls(redis_url, settings.cache_ttl_s, settings.cache_max_bytes, settings.cache_max_total_bytes)
+        total = settings.cache_max_total_bytes if memory is None else cache_cap(memory, settings.cache_max_total_bytes)
+        return cls(redis_url, settings.cache_ttl_s, settings.cache_max_bytes, total)
 
 
 class ResultCache:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import redis
 import redis.asyncio
 
 from pipeline import __version__
@@ -27,12 +28,14 @@ from pipeline.ledger import Ledger
 from pipeline.ledger.blobs import BlobStore
 from pipeline.ledger.connection import connect
 from pipeline.ledger.holdings import Holdings
+from pipeline.ledger.memory import RedisMemory, read_memory
 from pipeline.politeness import Gate
 from workers.heartbeat import Heartbeat, core_figures
 from workers.loop import EventLoopThread
 from workers.metered_ledger import MeteredLedger
 from workers.metrics import SlotMetrics
 from workers.processes import ProcessPool
+from workers.redis_memory import MemoryWatch
 from workers.result_cache import CacheSettings
 from workers.robots_cache import RobotsCache, robots_limits
 from workers.takeover import Takeover
@@ -59,11 +62,12 @@ class Runtime:
     acquire_script: Any = None
     robots: RobotsCache | None = None
     bodies: BodyBudget = field(default_factory=lambda: BodyBudget(256 * 2**20, 50 * 2**20))
+    redis_memory: MemoryWatch | None = None  # Redis's memory and the blob budget it allows
 
     @classmethod
     def start(cls, settings: Settings, redis_url: str, node: str, info: dict[str, Any]) -> Runtime:
         """Build every pool once; ``info`` is what the binding wants shown in `workers`."""
-        cache = CacheSettings.of(settings, redis_url)
+        cache = CacheSettings.of(settings, redis_url, _memory_at_start(redis_url))
         processes = ProcessPool(settings.pool_processes, crash_dir=settings.test_crash_dir, cache=cache)
         processes.warm_up()  # before our own threads exist, and so the first batch is fast
         loop = EventLoopThread()
@@ -114,9 +118,22 @@ class Runtime:
         runtime.acquire_script = Gate.register(aredis)
         runtime.robots = RobotsCache(session, aredis, robots_limits(limits))
         runtime.bodies = BodyBudget(settings.fetch_memory_bytes, settings.max_body_bytes)
+        runtime.redis_memory = MemoryWatch(ledger, settings.blob_budget_bytes)
         heartbeat.start()
         log.info("runtime started", extra={"node": node, "processes": processes.size})
         return runtime
+
+    def blob_budget(self) -> int:
+        """Bytes of fetched images all workers together may keep in Redis now (``pipeline.ledger.memory``)."""
+        return self.redis_memory_watch().blob_budget()
+
+    def redis_memory_figures(self) -> RedisMemory:
+        return self.redis_memory_watch().memory()
+
+    def redis_memory_watch(self) -> MemoryWatch:
+        if self.redis_memory is None:
+            self.redis_memory = MemoryWatch(self.ledger, self.settings.blob_budget_bytes)
+        return self.redis_memory
 
     def core_figures(self) -> dict[str, Any]:
         """Items, busy seconds and items/s per pool slot and stage, plus ``io`` (see ``workers.metrics``).
@@ -141,3 +158,14 @@ class Runtime:
         self.ledger.close()
         self.blobs.close()
         log.info("runtime stopped", extra={"node": self.node})
+
+
+def _memory_at_start(redis_url: str) -> RedisMemory | None:
+    """Redis's memory figures, read once before the pools start (None if Redis does not answer yet)."""
+    client = connect(redis_url)
+    try:
+        return read_memory(client)
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()

@@ -10,6 +10,7 @@ from pipeline.cli.submit import submit
 from pipeline.cli.waiting import emit_json, finish, needs_wait, show
 from pipeline.core.document import FINAL_STATES
 from pipeline.kinds import job_document
+from pipeline.ledger.memory import memory_line
 
 
 @click.command()
@@ -110,7 +111,11 @@ def retry(ctx: CliContext, job_id: str, wait: bool, as_json: bool, timeout: floa
 @click.option("--local", is_flag=True, help="Only workers on this host; exit 1 if there are none (a health check).")
 @click.pass_obj
 def workers(ctx: CliContext, as_json: bool, local: bool) -> int:
-    """Live workers: name, host, pid, pool sizes, queues, items done per process slot."""
+    """Live workers: name, host, pid, pool sizes, queues, items done per process slot.
+
+    Then Redis's memory against its maxmemory, and the fetched bytes held against their
+    budget; a warning on stderr when Redis is nearly full (it then refuses writes).
+    """
     import socket
 
     found = ctx.ledger.workers()
@@ -119,12 +124,17 @@ def workers(ctx: CliContext, as_json: bool, local: bool) -> int:
         if not found:
             render.err.print(f"no live worker on {socket.gethostname()}")
             return 1
+    report = ctx.ledger.memory_report(ctx.settings.blob_budget_bytes)
     if as_json:
         emit_json(found)
-    elif not found:
-        render.err.print("no live workers (start some with `pipeline up` or `pipeline worker`)")
     else:
-        render.workers_table(found)
+        if found:
+            render.workers_table(found)
+        else:
+            render.err.print("no live workers (start some with `pipeline up` or `pipeline worker`)")
+        render.out.print(memory_line(report), highlight=False, soft_wrap=True, markup=False)
+    if report["near_full"]:  # a full Redis refuses writes: workers wait, jobs stall
+        render.err.print("[bold red]warning:[/] Redis is nearly full", soft_wrap=True)
     return 0
 
 

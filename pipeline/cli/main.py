@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 
 import click
@@ -155,6 +156,11 @@ def _error(message: str, label: str = "error") -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the CLI and turn every outcome into an exit code."""
+    # Ctrl-C / `kill -INT` always interrupts, even when the shell that started us
+    # ignored SIGINT (a background job of a script): Python keeps an inherited
+    # SIG_IGN, and `result --wait` would then never stop on it.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result = cli.main(args=argv, prog_name="pipeline", standalone_mode=False)
         code = result if isinstance(result, int) else exits.OK

@@ -74,7 +74,7 @@ def top(ctx: CliContext, once: bool, as_json: bool, interval: float) -> int:
     from pipeline.monitor import terminal
     from pipeline.monitor.top import snapshot
 
-    snap = snapshot(ctx.ledger)
+    snap = snapshot(ctx.ledger, ctx.settings.blob_budget_bytes)
     if as_json:
         _emit(snap, pretty=once)
     elif once:
@@ -85,7 +85,7 @@ def top(ctx: CliContext, once: bool, as_json: bool, interval: float) -> int:
         if as_json:
             while True:
                 time.sleep(interval)
-                _emit(snapshot(ctx.ledger), pretty=False)
+                _emit(snapshot(ctx.ledger, ctx.settings.blob_budget_bytes), pretty=False)
         from rich.live import Live
 
         with Live(terminal.view(snap), console=render.err, refresh_per_second=4) as live:
@@ -93,7 +93,7 @@ def top(ctx: CliContext, once: bool, as_json: bool, interval: float) -> int:
                 time.sleep(interval)
                 problem = None
                 try:
-                    snap = snapshot(ctx.ledger)
+                    snap = snapshot(ctx.ledger, ctx.settings.blob_budget_bytes)
                 except BrokerUnavailable as exc:  # keep the last figures on screen and keep trying
                     problem = exc.message
                 live.update(terminal.view(snap, problem))

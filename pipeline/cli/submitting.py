@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
+from pipeline.cli import render
 from pipeline.cli.context import CliContext
 from pipeline.cli.waiting import after_submit, needs_wait
 from pipeline.config import Settings
@@ -31,7 +33,9 @@ def run(ctx: CliContext, spec: JobSpec, *, wait: bool, as_json: bool, timeout: f
         return spec
     needs_wait(wait, timeout)
     check(spec, ctx.settings)
-    job_id = ctx.producer.submit(spec)
+    for warning in ctx.producer.check_plugins(spec):  # refuses (exit 2) a plugin no live worker can import
+        render.err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    job_id = ctx.producer.submit(spec, plugins_checked=True)
     return after_submit(ctx, job_id, wait=wait, as_json=as_json, timeout=timeout)
 
 

@@ -57,6 +57,10 @@ class BrokerUnavailable(PipelineError):
     exit_code = 3
 
 
+class RedisFull(BrokerUnavailable):
+    """Redis refuses writes: its memory is at ``maxmemory`` and its policy evicts nothing."""
+
+
 class RedisNotFound(PipelineError):
     """No Redis configured and no redis-server binary to start a private one."""
 

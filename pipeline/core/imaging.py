@@ -4,6 +4,12 @@
 encoded output and what we learned about the input out. Everything that can go
 wrong with untrusted bytes becomes an ``ImageError`` with a reason the report
 can count; nothing else escapes.
+
+A ``plugin`` op (the user's own function) is found through ``plugin_op``, a
+resolver the caller passes in: this module imports no plugin machinery (the
+core stays pure); the worker hands in ``pipeline.plugins.load``. Its failures
+are the item's: ``plugin_unavailable`` when this worker cannot import it,
+``op_error`` when it raises or returns something that is not an image.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import io
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +27,13 @@ import pillow_heif
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from pipeline.core import vector
-from pipeline.core.errors import ImageError
+from pipeline.core.errors import ImageError, PipelineError
 from pipeline.core.limits import DEFAULT_MAX_PIXELS
-from pipeline.core.ops import Op
+from pipeline.core.ops import PLUGIN, Op
+
+# Finds a plugin op's function by name (``pipeline.plugins.load`` for role "op", on a worker).
+# The function's signature: ``(image: PIL.Image.Image, *args: str) -> PIL.Image.Image``.
+PluginOps = Callable[[str], Callable[..., Any]]
 
 # HEIC/HEIF (every iPhone photo) through libheif, as a Pillow plugin (format "HEIF").
 pillow_heif.register_heif_opener()
@@ -215,8 +225,28 @@ def _fit_fill(image: Image.Image, width: int, height: int) -> Image.Image:
     return ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
 
 
-def _apply(image: Image.Image, op: Op) -> Image.Image:
+def _plugin(image: Image.Image, op: Op, plugin_op: PluginOps | None) -> Image.Image:
+    """Run the user's op; whatever it raises is this item's ``op_error``, never the worker's."""
+    ref, args = str(op.args[0]), [str(a) for a in op.args[1:]]
+    if plugin_op is None:
+        raise ImageError("plugin_unavailable", f"plugin op {ref!r}: this process cannot load plugins")
+    try:
+        function = plugin_op(ref)
+    except PipelineError as exc:  # PluginError: not installed on this worker, or not a function
+        raise ImageError("plugin_unavailable", exc.message) from None
+    try:
+        made = function(image, *args)
+    except Exception as exc:  # the user's code: any failure is this item's
+        raise ImageError("op_error", f"plugin op {ref!r} raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(made, Image.Image):
+        raise ImageError("op_error", f"plugin op {ref!r} returned a {type(made).__name__}, not a PIL image")
+    return _workable(made)
+
+
+def _apply(image: Image.Image, op: Op, plugin_op: PluginOps | None = None) -> Image.Image:
     name, args = op.name, op.args
+    if name == PLUGIN:
+        return _plugin(image, op, plugin_op)
     if name == "exif":
         # In place: without a rotation, the copy exif_transpose would return is waste.
         if hasattr(image, "tag_v2") or any(key in image.info for key in _ORIENTATION_SOURCES):
@@ -270,8 +300,11 @@ def _encodable(image: Image.Image, fmt: str) -> Image.Image:
     return image
 
 
-def transform_image(data: bytes, plan_json: dict[str, Any]) -> TransformOutput:
-    """Decode, apply the chain, encode. Raises only ``ImageError``."""
+def transform_image(data: bytes, plan_json: dict[str, Any], plugin_op: PluginOps | None = None) -> TransformOutput:
+    """Decode, apply the chain, encode. Raises only ``ImageError``.
+
+    ``plugin_op`` resolves the chain's ``plugin`` ops (none: such an op fails the item).
+    """
     started = time.perf_counter()
     plan = _plan_of(plan_json)
     # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that; make its
@@ -282,12 +315,12 @@ def transform_image(data: bytes, plan_json: dict[str, Any]) -> TransformOutput:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _transform(data, plan, started)
+            return _transform(data, plan, started, plugin_op)
     finally:
         Image.MAX_IMAGE_PIXELS = saved
 
 
-def _transform(data: bytes, plan: TransformPlan, started: float) -> TransformOutput:
+def _transform(data: bytes, plan: TransformPlan, started: float, plugin_op: PluginOps | None) -> TransformOutput:
     """The transform proper, with Pillow's pixel cap set to the plan's and its bomb warning an error."""
     if vector.looks_like_svg(data):
         image, input_size = vector.rasterize(data, plan.ops, plan.max_pixels)
@@ -301,7 +334,7 @@ def _transform(data: bytes, plan: TransformPlan, started: float) -> TransformOut
         image.load()
         image = _workable(image)
         for op in plan.ops:
-            image = _apply(image, op)
+            image = _apply(image, op, plugin_op)
         image = _encodable(image, plan.format)
         out = io.BytesIO()
         options: dict[str, Any] = {"quality": plan.quality}

@@ -2,6 +2,13 @@
 
 Parsing happens at submit time so a typo is a one-line error before anything is
 queued; the parsed chain travels as plain JSON (``Op.to_json``) to the workers.
+
+``plugin:NAME[:ARG...]`` is the user's own op: NAME is an entry point of the
+``pipeline.ops`` group or a dotted path (``package.module.function``: the
+chain's ``:`` separates arguments, so the path uses dots), the ARGs are strings
+passed to it. Here it is only a name and arguments (this package imports no
+plugin); whether a worker can import it is asked at submit, and the op is
+loaded on the worker (see ``pipeline.plugins``).
 """
 
 from __future__ import annotations
@@ -108,6 +115,20 @@ def _one_number(name: str, low: float, high: float, *, integer: bool) -> Callabl
     return parse
 
 
+PLUGIN = "plugin"
+
+
+def _plugin(args: list[str]) -> Op:
+    if not args or not args[0]:
+        raise OpSpecError("plugin needs a name: plugin:NAME[:ARG...] (an entry point or package.module.function)")
+    return Op(PLUGIN, tuple(args))
+
+
+def plugin_refs(ops: Sequence[Op]) -> list[str]:
+    """The plugin names a chain uses, in order, each once."""
+    return list(dict.fromkeys(str(op.args[0]) for op in ops if op.name == PLUGIN))
+
+
 # name -> (parser, help text); the help text is what the CLI lists on a bad op.
 OPS: dict[str, tuple[Callable[[list[str]], Op], str]] = {
     "exif": (_no_args("exif"), "exif  auto-orient from EXIF (on by default; 'noexif' turns it off)"),
@@ -122,6 +143,7 @@ OPS: dict[str, tuple[Callable[[list[str]], Op], str]] = {
     "rotate": (_one_number("rotate", -360, 360, integer=False), "rotate:DEG  counter-clockwise"),
     "flip": (_no_args("flip"), "flip  top to bottom"),
     "mirror": (_no_args("mirror"), "mirror  left to right"),
+    PLUGIN: (_plugin, "plugin:NAME[:ARG...]  your own op: an installed pipeline.ops entry point or a dotted path"),
 }
 
 

@@ -98,7 +98,12 @@ class JobSpec(BaseModel):
         return self.model_copy(update={"output_dir": cwd / self.output_dir})
 
     def plugins(self) -> list[tuple[str, str]]:
-        """The user's own stages this job names, as (role, ref): the live workers must be able to import them."""
+        """The user's own stages this job runs, as (role, name) pairs ("op", "sepia"); none by default.
+
+        The producer asks the live workers whether they can import each one before
+        the job is admitted (``Producer.check_plugins``); a kind that runs plugins
+        overrides this (image ops: ``plugin:NAME``; a scrape: its ``--extractor``).
+        """
         return []
 
     def describe(self) -> str:

@@ -48,6 +48,10 @@ class CrawlSpec(ImageOptions):
     user_agent: str | None = Field(None, min_length=1, description="User-Agent of the job's requests")
     autothrottle: bool = Field(False, description="Delay between requests to a host follows its latency")
 
+    def plugins(self) -> list[tuple[str, str]]:
+        """Plugin ops run only on the images of an ``--images`` crawl."""
+        return super().plugins() if self.images else []
+
 
 @dataclass(frozen=True)
 class CrawlJob:

@@ -21,7 +21,7 @@ from pipeline.core.document import JobMeta
 from pipeline.core.errors import SourceError, UsageError
 from pipeline.core.hosts import web_url_problem
 from pipeline.core.imaging import TransformPlan
-from pipeline.core.ops import parse_format, parse_ops
+from pipeline.core.ops import parse_format, parse_ops, plugin_refs
 from pipeline.core.sources import Item, expand_sources
 from pipeline.kinds.base import FETCH, TRANSFORM, JobKind, JobSpec, NewItem, Stage
 from pipeline.ledger import Ledger
@@ -41,6 +41,10 @@ class ImageOptions(JobSpec):
 
     def plan(self, max_pixels: int) -> TransformPlan:
         return TransformPlan(parse_ops(self.ops), parse_format(self.format), self.quality, max_pixels)
+
+    def plugins(self) -> list[tuple[str, str]]:
+        """The chain's ``plugin:NAME`` ops (the workers are asked at submit whether they can import them)."""
+        return [("op", ref) for ref in plugin_refs(parse_ops(self.ops))]
 
 
 class ImagesSpec(ImageOptions):

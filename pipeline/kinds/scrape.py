@@ -55,7 +55,11 @@ class ScrapeSpec(CrawlSpec):
     extractor: str | None = Field(None, description="package.module:function (url, html) -> list[dict], per page")
 
     def plugins(self) -> list[tuple[str, str]]:
-        return [("extractor", self.extractor)] if self.extractor else []
+        """The crawl's (``--images`` with ``plugin:`` ops) and the extractor, given here or in the spec file."""
+        extractor = self.extractor
+        if extractor is None and self.spec_toml is not None:
+            extractor = parse_spec_file(self.spec_toml, f"--spec {self.spec_name or 'FILE'}").get("extractor")
+        return [*super().plugins(), *([("extractor", extractor)] if extractor else [])]
 
     def describe(self) -> str:
         """As the crawl's, with the spec file by name (its text is kept in the spec, for schedules)."""

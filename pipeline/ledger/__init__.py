@@ -2,7 +2,8 @@
 
 keys        every key name (``pl:*``)
 jobs        ``Ledger``: job records, items, results, aggregates, the frontier, workers
-blobs       ``BlobStore``: fetched bytes between stages
+blobs       ``BlobStore``: fetched bytes between stages, under a cluster-wide budget
+memory      Redis's memory against its maxmemory, and the budget it leaves for blobs
 cache       the result cache's figures, and emptying it
 connection  clients, redaction, and ``translated`` (connection errors -> ``BrokerUnavailable``)
 lua/        the scripts that make every exact mutation atomic

@@ -2,7 +2,8 @@
 
 Everything that talks to Redis goes through ``connect``. The ledger's classes
 are ``translated``: a connection error inside them becomes ``BrokerUnavailable``
-(exit 3, with what to do), so their callers never translate it again. Code that
+(exit 3, with what to do), and a write refused by a full Redis ``RedisFull`` (a
+``BrokerUnavailable`` too), so their callers never translate it again. Code that
 talks to a foreign client (kombu sending a task) wraps it in ``reachable``.
 """
 
@@ -18,7 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from pipeline.core.errors import BrokerUnavailable
+from pipeline.core.errors import BrokerUnavailable, RedisFull
+from pipeline.ledger.memory import FULL_HINT
 
 
 def redact(url: str) -> str:
@@ -55,6 +57,9 @@ def reachable(url: str) -> Iterator[None]:
     """Turn a connection failure inside the block into ``BrokerUnavailable``."""
     try:
         yield
+    except redis.OutOfMemoryError:
+        raise RedisFull(f"Redis at {redact(url)} is full (used memory over maxmemory, nothing evictable): "
+                        f"{FULL_HINT}") from None  # fmt: skip
     except redis.AuthenticationError:  # a ConnectionError subclass: must come first
         raise BrokerUnavailable(f"Redis at {redact(url)} refused the password; check PIPELINE_REDIS_URL") from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:

@@ -24,6 +24,7 @@ from pipeline.ledger.cache import CacheStats, cache_stats, clear_cache
 from pipeline.ledger.connection import translated
 from pipeline.ledger.keys import (
     ACTIVE_JOBS,
+    BLOB_TOTAL,
     CRAWL_DEPTH_PARTS,
     JOBS,
     OUTPUT_DIRS,
@@ -33,6 +34,7 @@ from pipeline.ledger.keys import (
     live_key,
     worker_key,
 )
+from pipeline.ledger.memory import RedisMemory, memory_report, read_memory
 
 
 def lua(name: str, *prelude: str) -> str:
@@ -207,6 +209,16 @@ class Ledger:
         raw = self._dispatch(keys=keys, args=[repr(time.time()), lease_s, window, min_window, batch, limit])
         return [Claimed(str(i), str(u), int(d), str(k)) for i, u, d, k in (json.loads(r) for r in raw)]
 
+    def defer(self, job_id: str, item_ids: Sequence[str], delay_s: float) -> None:
+        """Send these leased items again in ``delay_s`` (the ticker re-sends expired leases), not at their lease's end.
+
+        For a batch that could not finish for want of a shared resource (room for
+        fetched bytes): it gives its items back instead of holding a task thread.
+        """
+        if item_ids:
+            when = time.time() + delay_s
+            self.client.zadd(job_key(job_id, "leases"), dict.fromkeys(item_ids, when), xx=True)
+
     def dispatch_params(self, job_id: str, stat_fields: Sequence[str]) -> DispatchParams:
         """The job's kind, fixed batch size, whether it adapts, and the ``stat_fields`` that size it."""
         pipe = self.client.pipeline(transaction=False)
@@ -346,6 +358,14 @@ class Ledger:
         pipe.set(live_key(node), instance, px=max(1, round(lost_s * 1000)))
         pipe.execute()
 
+    def keep_alive(self, node: str, ttl_s: int, lost_s: float) -> bool:
+        """Extend a worker's records without writing anything new: what a beat can do on a full Redis
+        (EXPIRE needs no memory; a MULTI would be refused whole). False if they had already expired."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.expire(worker_key(node), ttl_s)
+        pipe.pexpire(live_key(node), max(1, round(lost_s * 1000)))
+        return all(pipe.execute())
+
     def forget_worker(self, node: str) -> None:
         self.client.delete(worker_key(node), live_key(node))
 
@@ -375,6 +395,14 @@ class Ledger:
         lengths = pipe.execute()
         per_queue = len(PRIORITY_STEPS)
         return {queue: sum(lengths[i * per_queue : (i + 1) * per_queue]) for i, queue in enumerate(queues)}
+
+    def memory(self) -> RedisMemory:
+        """Redis's ``INFO memory``: used bytes against ``maxmemory``."""
+        return read_memory(self.client)
+
+    def memory_report(self, blob_budget_bytes: int | None) -> dict[str, Any]:
+        """``memory`` and the fetched bytes held against their budget (``pipeline.ledger.memory.memory_report``)."""
+        return memory_report(self.memory(), max(0, int(self.client.get(BLOB_TOTAL) or 0)), blob_budget_bytes)
 
     def cache_stats(self, *, ttl_s: int, max_total_bytes: int) -> CacheStats:
         return cache_stats(self.client, ttl_s=ttl_s, max_total_bytes=max_total_bytes)

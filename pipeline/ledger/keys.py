@@ -26,6 +26,7 @@ Workers, bodies, caches, schedules:
     pl:live:NAME             STRING the running instance of that worker (expires after PIPELINE_WORKER_LOST_S)
     pl:job:ID:held, owners   HASH, SET   which worker runs which item now (``holdings``: takeover of the dead)
     pl:blob:JOB:ITEM         STRING fetched bytes waiting for the transform stage
+    pl:blob-held, -sizes, -bytes     the blobs' budget: blob -> expiry, blob -> size, bytes held (lua/blob_reserve.lua)
     pl:robots:ORIGIN         STRING a host's parsed robots.txt rules
     pl:cache:DIGEST          STRING a cached output; pl:cache-index, -sizes, -bytes its bookkeeping
     pl:sched:...             the schedules (``pipeline.scheduler.keys`` names the keys under it)
@@ -46,6 +47,8 @@ CACHE_PREFIX = PREFIX + "cache:"
 # entry -> expiry time, entry -> size, and the bytes kept (lua/cache_put.lua).
 CACHE_INDEX, CACHE_SIZES, CACHE_TOTAL = PREFIX + "cache-index", PREFIX + "cache-sizes", PREFIX + "cache-bytes"
 SCHEDULES_PREFIX = PREFIX + "sched:"
+# The blobs' budget, outside BLOB_PREFIX (lua/blob_reserve.lua): blob -> expiry, blob -> size, bytes held.
+BLOB_HELD, BLOB_SIZES, BLOB_TOTAL = PREFIX + "blob-held", PREFIX + "blob-sizes", PREFIX + "blob-bytes"
 
 # A crawl's links of pages whose depth may still drop, and refusals per URL (lua/admit.lua).
 CRAWL_DEPTH_PARTS = ("links", "unsettled", "beyond")

@@ -15,6 +15,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from pipeline.ledger.memory import memory_line
+
 STATE_STYLE = {
     "succeeded": "green",
     "failed": "red",
@@ -41,6 +43,14 @@ def headline_text(snap: Mapping[str, Any]) -> Text:
     text.append(f"  ·  {head['items']:,} items done  ·  {head['workers_online']} workers, {head['cores']} cores")
     text.append("   (each item once; stage columns count passes)", style="dim")
     return text
+
+
+def redis_text(snap: Mapping[str, Any]) -> Text | None:
+    """Redis's memory against its limit; red when nearly full (a full Redis refuses writes)."""
+    report = snap.get("redis")
+    if not report:
+        return None
+    return Text(memory_line(report), style="bold red" if report["near_full"] else "")
 
 
 def cores_table(snap: Mapping[str, Any]) -> Table:
@@ -105,5 +115,8 @@ def view(snap: Mapping[str, Any], problem: str | None = None) -> RenderableType:
     parts: list[RenderableType] = [Text(f"pipeline top  {clock}  (Ctrl-C quits)", style="bold")]
     if problem:
         parts.append(Text(problem, style="bold red"))
-    parts += [headline_text(snap), cores_table(snap), queues_table(snap), jobs_table(snap)]
+    parts.append(headline_text(snap))
+    if (memory := redis_text(snap)) is not None:
+        parts.append(memory)
+    parts += [cores_table(snap), queues_table(snap), jobs_table(snap)]
     return Group(*parts)

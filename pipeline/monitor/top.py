@@ -39,10 +39,12 @@ def active_jobs(ledger: Ledger, scanned: int = JOBS_SCANNED) -> list[dict[str, A
     return jobs
 
 
-def snapshot(ledger: Ledger) -> dict[str, Any]:
-    """``{"at", "headline", "workers": [...], "totals": {stage: ...}, "queues": {queue: n}, "jobs": [...]}``.
+def snapshot(ledger: Ledger, blob_budget_bytes: int | None = None) -> dict[str, Any]:
+    """``{"at", "headline", "workers": [...], "totals": {stage: ...}, "queues": {queue: n}, "jobs": [...],
+    "redis": {...}}``.
 
-    ``headline`` counts items as the jobs do, each once; ``totals`` count stage passes.
+    ``headline`` counts items as the jobs do, each once; ``totals`` count stage passes; ``redis`` is its
+    memory against ``maxmemory`` and the fetched bytes held against their budget (``Ledger.memory_report``).
     """
     now = time.time()
     workers = []
@@ -60,4 +62,5 @@ def snapshot(ledger: Ledger) -> dict[str, Any]:
         "totals": stage_totals(workers),
         "queues": ledger.queue_depths(QUEUES),
         "jobs": active_jobs(ledger),
+        "redis": ledger.memory_report(blob_budget_bytes),
     }

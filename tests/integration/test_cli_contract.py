@@ -142,11 +142,14 @@ def test_cancelling_a_cancelled_job_again_is_not_an_error(idle_env: dict[str, st
     assert "already cancelled" in again.stderr
 
 
+@pytest.mark.parametrize("inherited", [signal.SIG_DFL, signal.SIG_IGN], ids=["from-a-terminal", "sigint-ignored"])
 def test_ctrl_c_while_following_a_job_says_it_goes_on_and_how_to_stop_it(
-    idle_env: dict[str, str], queued_job: str
+    idle_env: dict[str, str], queued_job: str, inherited: signal.Handlers
 ) -> None:
+    """Also when started with SIGINT ignored, as a background job of a script is."""
     follower = subprocess.Popen([PIPELINE, "result", queued_job, "--wait"], env=idle_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, inherited))  # fmt: skip
     try:
         # The follower polls the ledger; once it has started it has imported everything and is waiting.
         wait_until(lambda: follower.poll() is None and _has_connected(idle_env, follower.pid), 20, "the follower")
@@ -155,6 +158,7 @@ def test_ctrl_c_while_following_a_job_says_it_goes_on_and_how_to_stop_it(
     finally:
         if follower.poll() is None:
             follower.kill()
+            follower.communicate()
     assert follower.returncode == exits.INTERRUPTED, stderr
     assert f"job {queued_job} goes on" in stderr and f"pipeline cancel {queued_job}" in stderr
 

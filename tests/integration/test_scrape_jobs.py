@@ -203,3 +203,15 @@ def test_the_printed_report_shows_the_feed_and_each_fields_statistics(
     tags = next(line for line in shown.splitlines() if " tags " in line)
     assert "100% filled" in price and "min " in price and "mean " in price
     assert "100% filled; 10 distinct" in tags
+
+
+def test_an_installed_extractor_named_by_its_entry_point_scrapes_the_listings(
+    site: DemoSite, producer: Producer, ledger: Ledger, outputs: Path, tmp_path: Path
+) -> None:
+    expected = scrape_listings(site.url + "/shop/")
+    feed = tmp_path / "by-plugin.jsonl"
+    doc = _scrape(producer, ledger, seeds=[site.url + "/shop/"], follow="css:a.next", extractor="products",
+                  feed=feed, output_dir=outputs)  # fmt: skip
+    items = [json.loads(line) for line in feed.read_text(encoding="utf-8").splitlines()]
+    assert [(item["url"], item["name"]) for item in items] == [(item["url"], item["name"]) for item in expected]
+    assert doc["failures"] == {}

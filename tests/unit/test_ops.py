@@ -37,6 +37,8 @@ def without_exif(chain: str) -> tuple[Op, ...]:
         ("rotate:-45.5", Op("rotate", (-45.5,))),
         ("flip", Op("flip")),
         ("mirror", Op("mirror")),
+        ("plugin:sepia", Op("plugin", ("sepia",))),
+        ("plugin:frame:8:red", Op("plugin", ("frame", "8", "red"))),
     ],
 )
 def test_every_op_parses_with_valid_arguments(chain: str, expected: Op) -> None:
@@ -46,7 +48,7 @@ def test_every_op_parses_with_valid_arguments(chain: str, expected: Op) -> None:
 def test_every_registered_op_is_covered_by_the_parse_examples() -> None:
     assert set(OPS) == {
         "exif", "noexif", "thumbnail", "resize", "crop", "grayscale",
-        "threshold", "blur", "sharpen", "rotate", "flip", "mirror",
+        "threshold", "blur", "sharpen", "rotate", "flip", "mirror", "plugin",
     }  # fmt: skip
 
 
