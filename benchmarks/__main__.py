@@ -11,6 +11,8 @@ cache     the result cache: the same job cold, then warm (and on a worker withou
 tiny      20,000 16x16 PNGs in one job vs one Celery task per item (and a raw Pool(2) ceiling)
 scaling   a CPU-bound job on a worker with 1 vs 2 pool processes (and raw Pool(1) vs Pool(2))
 memory    peak RSS of producer, worker, pool children and Redis over a 100,000-item job vs 10,000
+scrape    a scrape of the demo shop vs a crawl of it and vs Scrapy scraping it (same selectors, same feed)
+scrape_memory  peak RSS of worker, pool children and reducer over a 1,000,000-item scrape vs 100,000
 all       all of them but pools (the default)
 
 Prints a table and writes benchmarks/results/latest.json.
@@ -50,7 +52,13 @@ from pipeline.core.ops import parse_format, parse_ops
 RESULTS = data.RESULTS
 TARGETS = {data.LARGE.name: 0.95, data.SMALL.name: 0.9}
 OPS, FORMAT, QUALITY = "thumbnail:256", "webp", 85
-STANDALONE = ("tiny", "scaling", "memory")  # benchmarks/<name>.py, each with main(repeat, quick, console)
+STANDALONE = (
+    "tiny",
+    "scaling",
+    "memory",
+    "scrape",
+    "scrape_memory",
+)  # benchmarks/<name>.py, each with main(repeat, quick, console)
 QUIET_CORES = 0.25  # others' mean CPU use (cores) above which a run is flagged as noisy
 console = Console(width=None if sys.stdout.isatty() else 200)
 

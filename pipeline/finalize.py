@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pipeline.core.errors import StoreError
+from pipeline.core.errors import BrokerUnavailable, StoreError
 from pipeline.kinds import KINDS, job_document
 from pipeline.ledger import Ledger
 from pipeline.output_dirs import refusal
@@ -41,9 +41,16 @@ def _write(folder: OpenFolder, name: str, data: bytes | Iterable[str]) -> bool:
 
 def finalize_job(ledger: Ledger, job_id: str, retention_s: int, output_root: Path | None = None) -> Path | None:
     """Write the job's report files (unless its folder breaks this worker's output rules), then retention."""
+    kind = KINDS.get(ledger.meta(job_id).kind)
+    if kind is not None:
+        try:  # before the document: it may add to what the report says
+            kind.finish(ledger, job_id, output_root)
+        except BrokerUnavailable:
+            raise  # Redis is away: the task's retry runs it all again
+        except Exception:  # a bug in a kind's epilogue must not keep the job from its report
+            log.exception("the %s kind's finish step failed for job %s", kind.name, job_id)
     document = job_document(ledger, job_id)
     out = Path(document["output_dir"])
-    kind = KINDS.get(document["kind"])
     path: Path | None = None
     refused = refusal(out, output_root)
     if refused is not None:

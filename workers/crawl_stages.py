@@ -107,27 +107,44 @@ def _page_payload(
         meta["final_url"] = fetched.final_url
     if len(fetched.data) > parse_limit:
         meta["parsed_bytes"] = parse_limit  # a longer page is parsed up to here (PIPELINE_MAX_PARSE_BYTES)
+    if info.failure is not None:  # the page failed (a scrape's extractor raised); its links still count
+        reason, detail = info.failure
+        failed = ItemResult.failure(entry.id, entry.url, reason, detail, kind="page", timings=timings,
+                                    bytes_in=len(fetched.data), meta=meta).to_json()  # fmt: skip
+        return json.dumps(failed, separators=(",", ":"))[:-1] + info.discoveries + "}"
     result = ItemResult(id=entry.id, ok=True, source=entry.url, bytes_in=len(fetched.data), kind="page",
-                        timings=timings, meta=meta).to_json()  # fmt: skip
+                        timings=timings, meta=meta | (info.meta or {})).to_json()  # fmt: skip
     return json.dumps(result, separators=(",", ":"))[:-1] + info.discoveries + "}"
 
 
-def _parse_all(rt: Runtime, pages: dict[str, Fetched], job: CrawlJob) -> dict[str, ParsedPage | Exception]:
+# What parses a job's pages in the pool: ``parser(job)`` is called as ``(bodies, scope, images)``
+# (a crawl's ``parse_for_crawl``; a scrape's binds its extraction first). Picklable: a module
+# function or a partial of one.
+PageParser = Callable[[CrawlJob], Callable[..., list[ParsedPage]]]
+
+
+def crawl_parser(job: CrawlJob) -> Callable[..., list[ParsedPage]]:
+    return parse_for_crawl
+
+
+def _parse_all(
+    rt: Runtime, pages: dict[str, Fetched], job: CrawlJob, parser: PageParser = crawl_parser
+) -> dict[str, ParsedPage | Exception]:
     """Parse HTML pages, spread over the pool in chunks (one round trip per chunk)."""
     ids = list(pages)
     workers = rt.processes.size
     chunks = [ids[i::workers] for i in range(workers) if ids[i::workers]]
     in_threads = rt.settings.parse_pool == "threads"
-    images, scope = job.plan is not None, job.scope.to_json()
+    images, scope, parse = job.plan is not None, job.scope.to_json(), parser(job)
     futures: list[tuple[list[str], int | None, Future[list[ParsedPage]]]] = []
     for chunk in chunks:
         # Past max_parse_bytes a page is cut (the slice is the body itself when shorter: no copy).
         limit = rt.settings.max_parse_bytes
         bodies = [(pages[i].data[:limit], pages[i].final_url, pages[i].charset) for i in chunk]
         if in_threads:
-            futures.append((chunk, None, rt.threads.submit(parse_for_crawl, bodies, scope, images)))
+            futures.append((chunk, None, rt.threads.submit(parse, bodies, scope, images)))
         else:
-            futures.append((chunk, *rt.processes.submit(parse_for_crawl, bodies, scope, images)))
+            futures.append((chunk, *rt.processes.submit(parse, bodies, scope, images)))
     parsed: dict[str, ParsedPage | Exception] = {}
     deadline = time.monotonic() + rt.settings.task_deadline_s
     for chunk, generation, future in futures:
@@ -147,19 +164,24 @@ Refill = Callable[[int], list[PageEntry]]
 
 
 def crawl_batch(
-    rt: Runtime, job_id: str, entries: Sequence[PageEntry], refill: Refill | None = None
+    rt: Runtime,
+    job_id: str,
+    entries: Sequence[PageEntry],
+    refill: Refill | None = None,
+    parser: PageParser = crawl_parser,
 ) -> tuple[int, bool]:
     """Fetch, parse and record pages as they finish; returns (items counted, job ended).
 
     ``refill(n)`` claims up to ``n`` more pages of the job; it is called as
     pages finish while the session is young, to keep the job's concurrency in
-    flight.
+    flight. ``parser`` picks the pool function that parses the pages (a scrape's
+    extracts its items too).
     """
     job: CrawlJob | None = live_job(rt, job_id)
     if job is None:
         return 0, False
     policy, gate = request_context(rt, job_id, job.guard)
-    return rt.loop.run(_session(rt, job_id, job, policy, gate, entries, refill))
+    return rt.loop.run(_session(rt, job_id, job, policy, gate, entries, refill, parser))
 
 
 async def _session(
@@ -170,6 +192,7 @@ async def _session(
     gate: Gate | None,
     entries: Sequence[PageEntry],
     refill: Refill | None,
+    parser: PageParser = crawl_parser,
 ) -> tuple[int, bool]:
     """The session itself, on the event loop: a page's fetch starts and ends with no thread hand-off.
 
@@ -243,7 +266,7 @@ async def _session(
             # Top up before recording, so fetching goes on meanwhile; once more after, if the
             # frontier ran dry: this recording may have admitted the pages to go on with.
             short = await top_up()
-            added, ended = await asyncio.to_thread(_record, rt, job_id, job, outcomes)
+            added, ended = await asyncio.to_thread(_record, rt, job_id, job, outcomes, parser)
             freed += sum(len(f.data) for _, f, _ in outcomes if isinstance(f, Fetched))
             for entry, _, _ in outcomes:
                 if (hold := holds.pop(entry.id, None)) is not None:
@@ -267,11 +290,13 @@ async def _session(
             trim_memory()  # a few ms at most; not awaited, as the session may be ending by cancellation
 
 
-def _record(rt: Runtime, job_id: str, job: CrawlJob, outcomes: list[FetchOutcome]) -> tuple[int, bool]:
+def _record(
+    rt: Runtime, job_id: str, job: CrawlJob, outcomes: list[FetchOutcome], parser: PageParser = crawl_parser
+) -> tuple[int, bool]:
     """Parse the HTML among ``outcomes`` and record them all in one ledger call."""
     rt.metrics.observe_io("fetch", sum(seconds for _, _, seconds in outcomes), len(outcomes))
     html = {e.id: f for e, f, _ in outcomes if isinstance(f, Fetched) and f.content_type in HTML_TYPES}
-    parsed = _parse_all(rt, html, job) if html else {}
+    parsed = _parse_all(rt, html, job, parser) if html else {}
     payload: list[str] = []
     for entry, outcome, seconds in outcomes:
         timings = {"queue": entry.queue_s, "fetch": seconds}

@@ -84,6 +84,8 @@ class ParsedPage:
     seconds: float
     pid: int  # the process that parsed it (per-core metrics)
     discoveries: str  # ',"_links":[...],...': members to splice into the page's result JSON
+    meta: dict[str, Any] | None = None  # more of the page's meta (a scrape's items)
+    failure: tuple[str, str] | None = None  # (reason, detail): the page fails, its links are still followed
 
 
 def parse_for_crawl(

@@ -7,14 +7,14 @@ from typing import Any
 
 import click
 
-from pipeline.cli import submit_crawl, submit_images
+from pipeline.cli import submit_crawl, submit_images, submit_scrape
 from pipeline.cli.submitting import BuildOnly, check
 from pipeline.config import Settings
 from pipeline.core.errors import UsageError
 from pipeline.kinds import JobSpec
 
 SPEC_HINT = "expected KIND and its arguments, e.g. `images ./photos --ops thumbnail:256`"
-KIND_COMMANDS = (submit_images.command, submit_crawl.command)
+KIND_COMMANDS = (submit_images.command, submit_crawl.command, submit_scrape.command)
 
 
 @click.group()

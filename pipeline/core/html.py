@@ -12,7 +12,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -145,10 +145,16 @@ def _unique(urls: Iterable[str | None]) -> list[str]:
     return list(dict.fromkeys(filter(None, urls)))
 
 
-def parse_page(body: bytes, url: str, charset: str | None = None) -> PageInfo:
-    """Parse an HTML document fetched from ``url`` (its final URL after redirects)."""
+def parse_page(
+    body: bytes, url: str, charset: str | None = None, visit: Callable[[Any], None] | None = None
+) -> PageInfo:
+    """Parse an HTML document fetched from ``url`` (its final URL after redirects).
+
+    ``visit`` (if given) sees the parsed tree first, untouched (a scrape extracts its
+    fields from it): one parse serves both.
+    """
     started = time.perf_counter()
-    parsed = _parse(body, url, charset)
+    parsed = _parse(body, url, charset, visit)
     if parsed is None:
         return PageInfo(seconds=time.perf_counter() - started, pid=os.getpid())
     title, links, images, word_count, top_words = parsed
@@ -162,7 +168,7 @@ _HREFS = lxml.etree.XPath("//a/@href|//area/@href", smart_strings=False)
 _INVISIBLE = ("script", "style", "noscript")
 
 
-def _parse(body: bytes, url: str, charset: str | None) -> _Parsed | None:
+def _parse(body: bytes, url: str, charset: str | None, visit: Callable[[Any], None] | None = None) -> _Parsed | None:
     if not body or body.isspace():  # not body.strip(), without copying the body
         return None
     try:
@@ -175,6 +181,8 @@ def _parse(body: bytes, url: str, charset: str | None) -> _Parsed | None:
         return None
     if doc is None:  # what lxml.html.document_fromstring reports as "Document is empty"
         return None
+    if visit is not None:
+        visit(doc)
     hrefs: list[str] = [href for href in _HREFS(doc) if href]
     # One walk for the rest, rather than one per tag.
     base_href: str | None = None

@@ -22,7 +22,8 @@ Route map (n < pages, k < IMAGE_COUNT, p < PRIVATE_PAGES):
 ``/go/1`` -302-> ``/go/2`` -301-> ``/go/3`` -302-> ``/page/7.html``, ``/loop/a`` <-> ``/loop/b``,
 ``/go/away`` -302-> ``http://127.0.0.2:PORT/page/1.html``, ``/hops/{h}`` (h+1 redirects, unlinked),
 ``/slow.html``, ``/error.html`` (500), ``/calendar/{year}/{mm}/``, ``/files/report.pdf``,
-``/docs/index.html``, ``/robots.txt``, anything else 404.
+``/docs/index.html``, ``/robots.txt``, the shop (``pipeline.demo.shop``, linked from nowhere else:
+``/shop/`` = ``/shop/list/0.html``, ``/shop/list/{k}.html``, ``/shop/item/{i}.html``), anything else 404.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from pipeline.demo import shop
 from pipeline.demo.server import ThreadedServer, loopback_host
 from pipeline.demo.sitegen import (
     CONTENT_TYPES,
@@ -78,10 +80,12 @@ class DemoSite(ThreadedServer):
         slow_s: float = 1.5,
         second_host: str | None = None,
         chrome: bool = False,
+        products: int | None = None,
     ) -> None:
         if pages < MIN_PAGES:
             raise ValueError(f"DemoSite needs at least {MIN_PAGES} pages, not {pages}")
         self.pages, self.seed, self.slow_s, self.chrome = pages, seed, slow_s, chrome
+        self.products = pages if products is None else products  # the shop's size
         self.host = loopback_host(host, "DemoSite")
         self.second_host = loopback_host(second_host, "DemoSite") if second_host is not None else None
         self.port = port
@@ -182,6 +186,9 @@ class DemoSite(ThreadedServer):
         app.router.add_get("/calendar/{n:\\d{1,9}}/{month:0[1-9]|1[0-2]}/", self._calendar)
         app.router.add_get("/hops/{n:\\d{1,9}}", self._hops)
         app.router.add_get("/slow.html", self._slow)
+        app.router.add_get("/shop/", self._shop_list)
+        app.router.add_get("/shop/list/{n:\\d{1,9}}.html", self._shop_list)
+        app.router.add_get("/shop/item/{n:\\d{1,9}}.html", self._shop_item)
         app.router.add_get("/{tail:.*}", self._fixed)
         return app
 
@@ -240,6 +247,13 @@ class DemoSite(ThreadedServer):
         """/hops/{h}: h+1 redirects before /page/0.html, for redirect-limit tests (linked from nowhere)."""
         h = self._number(request)
         return web.Response(status=302, headers={"Location": f"/hops/{h - 1}" if h > 0 else "/page/0.html"})
+
+    async def _shop_list(self, request: web.Request) -> web.StreamResponse:
+        k = self._number(request, shop.list_pages(self.products)) if "n" in request.match_info else 0
+        return self._html(shop.list_html(self.products, self.seed, k))
+
+    async def _shop_item(self, request: web.Request) -> web.StreamResponse:
+        return self._html(shop.item_html(self.products, self.seed, self._number(request, self.products)))
 
     async def _slow(self, request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(self.slow_s)

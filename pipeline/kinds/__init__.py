@@ -20,9 +20,10 @@ from pipeline.core.errors import UsageError
 from pipeline.kinds.base import JobKind, JobSpec, NewItem, Stage
 from pipeline.kinds.crawl import CRAWL
 from pipeline.kinds.images import IMAGES
+from pipeline.kinds.scrape import SCRAPE
 from pipeline.ledger import Ledger
 
-KINDS: Mapping[str, JobKind[Any, Any]] = {kind.name: kind for kind in (IMAGES, CRAWL)}
+KINDS: Mapping[str, JobKind[Any, Any]] = {kind.name: kind for kind in (IMAGES, CRAWL, SCRAPE)}
 
 __all__ = ["KINDS", "JobKind", "JobSpec", "NewItem", "Stage", "job_document", "kind_named", "load_job",
            "spec_from_json", "stages"]  # fmt: skip

@@ -172,6 +172,9 @@ class JobKind(ABC, Generic[SpecT, JobT]):
         """Rows (label, rich text) the printed report shows after the state."""
         return []
 
+    def finish(self, ledger: Ledger, job_id: str, output_root: Path | None) -> None:
+        """Work the reduce step does once the job ended, before its report (a scrape merges its feed)."""
+
     def exports(self, ledger: Ledger, job_id: str) -> dict[str, Iterable[str]]:
         """Files (name -> lines, streamed) the reduce step writes beside ``report.json`` once the job ended."""
         return {}

@@ -158,7 +158,7 @@ class Ledger:
     @staticmethod
     def _record_keys(job_id: str) -> list[str]:
         parts = ("items", "done", "stats", "urls", "frontier", "inflight", "leases", "words", *CRAWL_DEPTH_PARTS,
-                 "offsite")  # fmt: skip
+                 "offsite", "feed")  # fmt: skip
         return [job_key(job_id), *(job_key(job_id, p) for p in parts)]
 
     def record_raw(
@@ -310,6 +310,23 @@ class Ledger:
             result = ItemResult.from_json(json.loads(raw))
             if not failed_only or not result.ok:
                 yield result
+
+    def raw_results(self, job_id: str) -> Iterator[str]:
+        """Stream recorded results as stored (JSON text), for readers that decode only what they need."""
+        for _, raw in self.client.hscan_iter(job_key(job_id, "done"), count=500):
+            yield str(raw)
+
+    def feed_items(self, job_id: str, page_ids: Sequence[str]) -> list[str | None]:
+        """A scrape's items of these pages (JSON lines, None if it has none), in one round trip."""
+        return list(self.client.hmget(job_key(job_id, "feed"), list(page_ids))) if page_ids else []
+
+    def job_field(self, job_id: str, name: str) -> str | None:
+        """A field a kind keeps in the job's record (it expires with the job)."""
+        value = self.client.hget(job_key(job_id), name)
+        return None if value is None else str(value)
+
+    def set_job_field(self, job_id: str, name: str, value: str) -> None:
+        self.client.hset(job_key(job_id), name, value)
 
     def recent_fingerprints(self, limit: int) -> list[tuple[str, tuple[str | None, ...]]]:
         """The ``limit`` most recent jobs, each with what changes when it moves on: (state, report,

@@ -16,6 +16,7 @@ Jobs (``pipeline.ledger.jobs``), one job = a handful of keys expiring together:
     pl:job:ID:inflight       ZSET   crawl pages sent, by depth
     pl:job:ID:leases         ZSET   item id -> time its lease expires (then it is sent again)
     pl:job:ID:words, offsite ZSET   a crawl's word counts and off-site image hosts
+    pl:job:ID:feed           HASH   a scrape's page id -> its items (JSON lines), with the page's first result
     pl:job:ID:links, unsettled, beyond   a crawl's depth bookkeeping (lua/admit.lua)
     pl:job:ID:slots, host:H, next:H      a crawl's politeness slots (lua/acquire.lua)
 
@@ -52,7 +53,7 @@ BLOB_HELD, BLOB_SIZES, BLOB_TOTAL = PREFIX + "blob-held", PREFIX + "blob-sizes",
 # A crawl's links of pages whose depth may still drop, and refusals per URL (lua/admit.lua).
 CRAWL_DEPTH_PARTS = ("links", "unsettled", "beyond")
 JOB_PARTS = ("items", "done", "stats", "progress", "names", "urls", "frontier", "inflight", "leases", "words",
-             *CRAWL_DEPTH_PARTS, "offsite")  # fmt: skip
+             *CRAWL_DEPTH_PARTS, "offsite", "feed")  # fmt: skip
 
 
 def job_key(job_id: str, part: str = "") -> str:

@@ -3,9 +3,11 @@
 -- A crawl page's result also carries what it discovered (_links, _images,
 -- _words, and _offsite: images per host the scope leaves out): admitted in
 -- this same call, so a page is never "done" before its children are known,
--- and the job cannot end while anything is still to come.
+-- and the job cannot end while anything is still to come. A scrape page's
+-- items (_items, JSON lines) go to `feed` with the first write of its result
+-- only, so a re-delivered page never adds them twice.
 -- A page's depth is read from `urls` (it may have been lowered since dispatch).
--- KEYS: job, items, done, stats, urls, frontier, inflight, leases, words, links, unsettled, beyond, offsite
+-- KEYS: job, items, done, stats, urls, frontier, inflight, leases, words, links, unsettled, beyond, offsite, feed
 -- ARGV: now, result-json...
 -- Returns {newly_recorded, finished_by_this_call}
 local job, items, done, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -31,7 +33,8 @@ local added = 0
 for i = 2, #ARGV do
   local r = cjson.decode(ARGV[i])
   local links, images, page_words, page_off_site = r._links, r._images, r._words, r._offsite
-  r._links, r._images, r._words, r._offsite = nil, nil, nil, nil
+  local feed_items = r._items
+  r._links, r._images, r._words, r._offsite, r._items = nil, nil, nil, nil, nil
   local depth = page_depth(crawl, r)
   if depth and not low then
     low = lowest_open(crawl_limits(crawl))
@@ -42,6 +45,9 @@ for i = 2, #ARGV do
     bump('unexpected', 1)
   elseif redis.call('HSETNX', done, r.id, cjson.encode(r)) == 1 then
     added = added + 1
+    if present(feed_items) then
+      redis.call('HSET', KEYS[14], r.id, feed_items)
+    end
     local outcome = 'failed'
     if r.ok then outcome = 'ok' end
     bump(outcome, 1)
