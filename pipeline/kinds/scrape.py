@@ -182,10 +182,12 @@ class ScrapeKind(JobKind[ScrapeSpec, ScrapeJob]):
         rows = CRAWL.report_rows(doc)
         scrape = doc.get("scrape") or {}
         if scrape.get("items") is None:
-            rows.append(("items", f"merged into {scrape.get('feed_path')} when the job ends"))
+            rows.append(("scraped", f"items merged into {scrape.get('feed_path')} when the job ends"))
             return rows
         where = scrape.get("feed") or f"[red]not written[/] ({scrape.get('feed_path')}: see the worker's log)"
-        rows.append(("items", f"[green]{scrape['items']}[/] in {where}"))
+        rows.append(
+            ("scraped", f"[green]{scrape['items']}[/] {'item' if scrape['items'] == 1 else 'items'} in {where}")
+        )
         if scrape.get("duplicates"):
             rows.append(("duplicates", f"{scrape['duplicates']} (same unique key as an earlier item)"))
         if scrape.get("incomplete"):
@@ -205,9 +207,21 @@ def field_line(stats: Mapping[str, Any]) -> str:
     parts = [f"{100 * stats['fill_rate']:.0f}% filled", distinct]
     if numeric := stats.get("numeric"):
         parts.append(f"min {numeric['min']}, max {numeric['max']}, mean {numeric['mean']:g}, sum {numeric['sum']}")
-    if stats.get("top"):
-        parts.append("top: " + ", ".join(f"{str(v)[:30]} ({n})" for v, n in stats["top"][:5]))
+    top = stats.get("top") or []
+    if top and top[0][1] > 1:  # a top of values seen once each says nothing
+        parts.append("top: " + ", ".join(f"{_short(str(v))} ({n})" for v, n in top[:5]))
+    elif top and stats.get("distinct_exact", True) and stats["distinct"] == stats.get("filled"):
+        parts.append("every value once")
     return "; ".join(parts)
+
+
+def _short(value: str, width: int = 32) -> str:
+    """A value cut in the middle: URLs and names differ at their ends more often than at their starts."""
+    value = " ".join(value.split())
+    if len(value) <= width:
+        return value
+    half = (width - 1) // 2
+    return value[:half] + "…" + value[-(width - 1 - half) :]
 
 
 def _pages(ledger: Ledger, job_id: str) -> Iterator[str]:

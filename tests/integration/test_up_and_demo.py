@@ -8,6 +8,7 @@ everything stops again.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import queue
@@ -337,6 +338,18 @@ def test_the_demo_also_crawls_the_demo_site_with_its_images(first_demo: DemoRun)
     assert crawl["images"]["ok"] > 10
     for reason in ("http_404", "robots", "redirect_loop"):
         assert crawl["failures"].get(reason, 0) > 0
+
+
+def test_the_demo_scrapes_the_shop_into_a_csv_feed_with_each_product_once(first_demo: DemoRun) -> None:
+    scrape = json.loads(first_demo.proc.stdout)["jobs"]["scrape"]
+    assert scrape["state"] == "succeeded", scrape
+    with open(first_demo.home / "demo" / "shop.csv", newline="", encoding="utf-8") as feed:
+        rows = list(csv.DictReader(feed))
+    # 60 products (the shop has as many as the site has pages), 8 a listing; each later
+    # listing repeats the previous one's first product as "featured": a duplicate by link.
+    assert [row["link"].rsplit("/shop/", 1)[1] for row in rows] == [f"item/{i}.html" for i in range(60)]
+    assert scrape["scrape"]["items"] == 60 and scrape["scrape"]["duplicates"] == 7
+    assert all(float(row["price"]) > 0 and row["name"] and row["date"].startswith("2024-") for row in rows)
 
 
 def test_the_demo_leaves_no_redis_or_worker_process_running(first_demo: DemoRun) -> None:

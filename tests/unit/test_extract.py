@@ -169,9 +169,26 @@ def test_the_printed_report_names_the_feed_incomplete_fields_and_each_fields_sta
            "scrape": {"items": 5, "duplicates": 1, "incomplete": {"sku": 2}, "feed": "/tmp/f.csv",
                       "fields": {"price": price}}}  # fmt: skip
     rows = dict(SCRAPE.report_rows(doc))
-    assert "5" in rows["items"] and "/tmp/f.csv" in rows["items"]
+    assert rows["scraped"] == "[green]5[/] items in /tmp/f.csv"
     assert "sku (2)" in rows["incomplete"] and rows["duplicates"].startswith("1")
     assert rows["  price"] == "100% filled; 4 distinct; min 1, max 3, mean 2, sum 10; top: 2.5 (2)"
+
+
+def test_a_field_whose_values_are_all_different_says_so_instead_of_a_top_of_ones() -> None:
+    from pipeline.kinds.scrape import field_line
+
+    links = {"filled": 3, "fill_rate": 1.0, "distinct": 3, "distinct_exact": True,
+             "top": [["http://shop.example/item/1.html", 1], ["http://shop.example/item/2.html", 1]]}  # fmt: skip
+    assert field_line(links) == "100% filled; 3 distinct; every value once"
+
+
+def test_long_top_values_are_cut_in_the_middle_so_their_ends_still_differ() -> None:
+    from pipeline.kinds.scrape import field_line
+
+    site = "http://127.0.0.1:35579/shop/item"
+    urls = {"filled": 4, "fill_rate": 1.0, "distinct": 2, "distinct_exact": True,
+            "top": [[f"{site}/10.html", 3], [f"{site}/11.html", 1]]}  # fmt: skip
+    assert field_line(urls).endswith("top: http://127.0.0.…hop/item/10.html (3), http://127.0.0.…hop/item/11.html (1)")
 
 
 def test_top_values_keep_their_type_so_a_number_is_not_its_string() -> None:
