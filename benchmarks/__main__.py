@@ -10,6 +10,8 @@ pools     each stage's work sequential / threads / processes / asyncio, Amdahl f
 cache     the result cache: the same job cold, then warm (and on a worker without the cache)
 tiny      20,000 16x16 PNGs in one job vs one Celery task per item (and a raw Pool(2) ceiling)
 scaling   a CPU-bound job on a worker with 1 vs 2 pool processes (and raw Pool(1) vs Pool(2))
+docs      crawl --images of a documentation site (700 pages, 2,000 screenshots) vs raw aiohttp + Pool(2)
+          and vs Scrapy's ImagesPipeline
 memory    peak RSS of producer, worker, pool children and Redis over a 100,000-item job vs 10,000
 all       all of them but pools (the default)
 
@@ -50,7 +52,7 @@ from pipeline.core.ops import parse_format, parse_ops
 RESULTS = data.RESULTS
 TARGETS = {data.LARGE.name: 0.95, data.SMALL.name: 0.9}
 OPS, FORMAT, QUALITY = "thumbnail:256", "webp", 85
-STANDALONE = ("tiny", "scaling", "memory")  # benchmarks/<name>.py, each with main(repeat, quick, console)
+STANDALONE = ("tiny", "scaling", "memory", "docs")  # benchmarks/<name>.py, each with main(repeat, quick, console)
 QUIET_CORES = 0.25  # others' mean CPU use (cores) above which a run is flagged as noisy
 console = Console(width=None if sys.stdout.isatty() else 200)
 
