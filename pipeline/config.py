@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     parse_pool: Literal["processes", "threads"] = Field(
         "processes", description="where crawl pages are parsed (see `make bench` pools)"
     )
+    handoff: Literal["local", "redis"] = Field(
+        "local",
+        description="fetched images: local = a worker serving the transform queue transforms what it fetched "
+        "in its own pool; redis = always through Redis blobs and a transform task (any worker takes it)",
+    )
     transform_attempts: int = Field(3, ge=1, le=10, description="tries when a pool process dies")
     test_crash_dir: str | None = Field(
         None, description="TEST HOOK only (fault-injection suite): pool children crash on marked inputs"

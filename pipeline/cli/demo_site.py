@@ -58,7 +58,8 @@ def demo_site(port: int, pages: int, seed: int, shape: str) -> int:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise click.BadParameter(f"cannot listen on 127.0.0.1:{port}: {reason}", param_hint="--port") from exc
         url = f"{site.url}/"
-        render.err.print(f"serving {url} ({pages} pages, {shape} shape) - Ctrl-C to stop")
+        shown = f"{pages} pages" + (", docs shape" if shape != "demo" else "")
+        render.err.print(f"serving {url} ({shown}) - Ctrl-C to stop")
         click.echo(url)
         while True:
             time.sleep(1.0)
