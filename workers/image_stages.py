@@ -191,13 +191,16 @@ class ItemCost:
 
     It sizes pool calls: items that cost a fraction of a pool call's own
     overhead (~0.2 ms) go in chunks of about ``CHUNK_S`` of work; photos
-    (several ms each) keep one call per item, which balances the pool best.
-    One per worker process; threads update it without a lock (a lost update
-    only delays the estimate).
+    (tens of ms each) keep one call per item, which balances the pool best.
+    Profiled on 20,000 16x16 PNGs with 10 ms chunks, a sixth of the children's
+    time and of the worker's went to the pool's own pipes, locks and futures;
+    the batch's tail a chunk can leave on one child is filled by the other
+    batches in flight. One per worker process; threads update it without a
+    lock (a lost update only delays the estimate).
     """
 
-    CHUNK_S = 0.01
-    MAX_CHUNK = 64
+    CHUNK_S = 0.04
+    MAX_CHUNK = 256
 
     def __init__(self) -> None:
         self.seconds: float | None = None  # unknown until the first items come back: one per call
