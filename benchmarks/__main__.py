@@ -25,16 +25,13 @@ import contextlib
 import importlib
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +42,7 @@ from benchmarks import cache as cache_bench
 from benchmarks import crawl, data
 from benchmarks import pools as pool_comparison
 from benchmarks.harness import Cluster
+from benchmarks.machine import machine
 from benchmarks.raw import RawPool
 from pipeline.core.imaging import TransformPlan
 from pipeline.core.ops import parse_format, parse_ops
@@ -59,42 +57,6 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        redis_version = subprocess.run(
-            ["redis-server", "--version"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:
-        redis_version = "unknown"
-    versions = {name: metadata.version(name) for name in ("pillow", "celery", "kombu", "redis")}
-    return {
-        "nproc": os.cpu_count(),
-        "cores_available": len(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        **{f"{k}_version": v for k, v in versions.items()},
-        "redis_server": redis_version,
-        "loadavg_start": os.getloadavg(),
-        "sched_autogroup": _read("/proc/sys/kernel/sched_autogroup_enabled"),
-    }
-
-
-def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return None
 
 
 class Bench:
