@@ -13,6 +13,9 @@ raw       the same work with no job system, as fast as plainly written Python
           pipeline's children) chunks of ``RAW_CHUNK`` images' bytes to
           thumbnail (``transform_image``, the same plan) and write. Crawl and
           thumbnails overlap: the pool starts on the first images found
+spilled   the same pipeline job on a second worker (its own Redis) with
+          ``PIPELINE_HANDOFF=redis``: fetched bytes through Redis blobs and a
+          transform task, as before the hand-off went to the fetching worker's pool
 scrapy    Scrapy with its ImagesPipeline (``benchmarks/scrapy_peer.py --images``),
           the same concurrency and depth; it also stores each full image
 
@@ -236,7 +239,7 @@ def run(repeat: int, quick: bool, log: Any) -> dict[str, Any]:
     workdir = data.RESULTS / "tmp" / f"docs-{os.getpid()}"
     pool = multiprocessing.get_context("fork").Pool(2, initializer=_child_init)  # before any thread or socket
     site = DocsSiteProcess()
-    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "pipeline": [], "scrapy": []}
+    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "pipeline": [], "spilled": [], "scrapy": []}
     count = 0
 
     def out(label: str) -> Path:
@@ -245,14 +248,20 @@ def run(repeat: int, quick: bool, log: Any) -> dict[str, Any]:
         return workdir / "out" / f"{count:03d}-{label}"
 
     try:
-        with Cluster(workdir, processes=2, log_path=data.RESULTS / "worker-docs.log") as cluster:
+        with (
+            Cluster(workdir, processes=2, log_path=data.RESULTS / "worker-docs.log") as cluster,
+            Cluster(workdir / "spilled", processes=2, log_path=data.RESULTS / "worker-docs-spilled.log",
+                    env={"PIPELINE_HANDOFF": "redis"}) as spilled,
+        ):  # fmt: skip
             seed = site.url
             _pipeline_run(cluster, seed, out("warm"))  # imports, Lua loads, the site's caches
+            _pipeline_run(spilled, seed, out("warm-spilled"))
             _raw_run(seed, pool, out("warm-raw"), plan)
             has_scrapy = not quick and _scrapy_run(seed, out("warm-scrapy")) is not None
             runners: dict[str, Callable[[Path], dict[str, Any] | None]] = {
                 "raw": lambda o: _raw_run(seed, pool, o, plan),
                 "pipeline": lambda o: _pipeline_run(cluster, seed, o),
+                "spilled": lambda o: _pipeline_run(spilled, seed, o),
                 **({"scrapy": lambda o: _scrapy_run(seed, o)} if has_scrapy else {}),
             }
             names = list(runners)
@@ -291,6 +300,10 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "wall_s": {k: round(v, 3) for k, v in wall.items()},
         "ratio_vs_raw": round(wall["raw"] / wall["pipeline"], 3), "target_vs_raw": RAW_TARGET,
         "pairwise_ratios_vs_raw": [round(r["wall_s"] / p["wall_s"], 3) for r, p in zip(runs["raw"], pipe, strict=True)],
+        "spilled_ratio_vs_raw": round(wall["raw"] / wall["spilled"], 3),
+        "pipeline_over_spilled": round(wall["spilled"] / wall["pipeline"], 3),
+        "spilled_cpu_s": {k: round(statistics.mean(r["cpu_s"].get(k, 0.0) for r in runs["spilled"]), 3)
+                          for k in sorted({k for r in runs["spilled"] for k in r["cpu_s"]})},
         "times_scrapy": round(wall["scrapy"] / wall["pipeline"], 2) if "scrapy" in wall else None,
         "target_vs_scrapy": SCRAPY_TARGET,
         "raw_times_scrapy": round(wall["scrapy"] / wall["raw"], 2) if "scrapy" in wall else None,
@@ -322,7 +335,11 @@ def report(results: dict[str, Any], console: Any) -> None:
                   "-" if scrapy is None else f"{scrapy:.1f}x", f">= {r['target_vs_scrapy']:g}x {ok_scrapy}",
                   "yes" if r["same_work"] else f"[red]NO[/] {r['counts']}")  # fmt: skip
     console.print(table)
-    console.print(f"  CPU s per run: pipeline {r['pipeline_cpu_s']}; raw {r['raw_cpu_s']}")
+    console.print(f"  bytes through Redis (PIPELINE_HANDOFF=redis): {wall['spilled']:.2f} s, "
+                  f"{r['spilled_ratio_vs_raw']:.2f} of raw; the hand-off to the own pool is "
+                  f"{r['pipeline_over_spilled']:.2f}x as fast")  # fmt: skip
+    console.print(f"  CPU s per run: pipeline {r['pipeline_cpu_s']}; spilled {r['spilled_cpu_s']}; "
+                  f"raw {r['raw_cpu_s']}")  # fmt: skip
 
 
 def main(repeat: int, quick: bool, console: Any) -> int:
