@@ -121,6 +121,12 @@ def _serve() -> None:
 
 
 # -- the raw side ---------------------------------------------------------------------------
+def _raw_child_init() -> None:
+    """The pipeline children's malloc settings; SIGTERM back to its default (the runner's raises SystemExit)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _child_init()
+
+
 def _thumbnails(chunk: list[tuple[str, bytes]], out_dir: str, plan_json: dict[str, Any], ext: str) -> int:
     for name, body in chunk:
         output = transform_image(body, plan_json)
@@ -237,7 +243,7 @@ def run(repeat: int, quick: bool, log: Any) -> dict[str, Any]:
     ensure_images(log)
     plan = TransformPlan(parse_ops(OPS), parse_format(FORMAT), QUALITY)
     workdir = data.RESULTS / "tmp" / f"docs-{os.getpid()}"
-    pool = multiprocessing.get_context("fork").Pool(2, initializer=_child_init)  # before any thread or socket
+    pool = multiprocessing.get_context("fork").Pool(2, initializer=_raw_child_init)  # before threads or sockets
     site = DocsSiteProcess()
     runs: dict[str, list[dict[str, Any]]] = {"raw": [], "pipeline": [], "spilled": [], "scrapy": []}
     count = 0
@@ -279,7 +285,7 @@ def run(repeat: int, quick: bool, log: Any) -> dict[str, Any]:
                         f"{result['pages']} pages {result['images']} images")  # fmt: skip
     finally:
         site.close()
-        pool.terminate()
+        pool.close()  # every call has returned: terminate() could catch a child holding the queue's lock
         pool.join()
         shutil.rmtree(workdir, ignore_errors=True)
     return summarise(runs)
