@@ -10,6 +10,8 @@ pools     each stage's work sequential / threads / processes / asyncio, Amdahl f
 cache     the result cache: the same job cold, then warm (and on a worker without the cache)
 tiny      20,000 16x16 PNGs in one job vs one Celery task per item (and a raw Pool(2) ceiling)
 scaling   a CPU-bound job on a worker with 1 vs 2 pool processes (and raw Pool(1) vs Pool(2))
+docs      crawl --images of a documentation site (700 pages, 2,000 screenshots) vs raw aiohttp + Pool(2)
+          and vs Scrapy's ImagesPipeline
 memory    peak RSS of producer, worker, pool children and Redis over a 100,000-item job vs 10,000
 scrape    a scrape of the demo shop vs a crawl of it and vs Scrapy scraping it (same selectors, same feed)
 scrape_memory  peak RSS of worker, pool children and reducer over a 1,000,000-item scrape vs 100,000
@@ -25,16 +27,13 @@ import contextlib
 import importlib
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from benchmarks import cache as cache_bench
 from benchmarks import crawl, data
 from benchmarks import pools as pool_comparison
 from benchmarks.harness import Cluster
+from benchmarks.machine import machine
 from benchmarks.raw import RawPool
 from pipeline.core.imaging import TransformPlan
 from pipeline.core.ops import parse_format, parse_ops
@@ -52,55 +52,14 @@ from pipeline.core.ops import parse_format, parse_ops
 RESULTS = data.RESULTS
 TARGETS = {data.LARGE.name: 0.95, data.SMALL.name: 0.9}
 OPS, FORMAT, QUALITY = "thumbnail:256", "webp", 85
-STANDALONE = (
-    "tiny",
-    "scaling",
-    "memory",
-    "scrape",
-    "scrape_memory",
-)  # benchmarks/<name>.py, each with main(repeat, quick, console)
+# benchmarks/<name>.py, each with main(repeat, quick, console)
+STANDALONE = ("tiny", "scaling", "memory", "scrape", "scrape_memory", "docs")
 QUIET_CORES = 0.25  # others' mean CPU use (cores) above which a run is flagged as noisy
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        redis_version = subprocess.run(
-            ["redis-server", "--version"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:
-        redis_version = "unknown"
-    versions = {name: metadata.version(name) for name in ("pillow", "celery", "kombu", "redis")}
-    return {
-        "nproc": os.cpu_count(),
-        "cores_available": len(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        **{f"{k}_version": v for k, v in versions.items()},
-        "redis_server": redis_version,
-        "loadavg_start": os.getloadavg(),
-        "sched_autogroup": _read("/proc/sys/kernel/sched_autogroup_enabled"),
-    }
-
-
-def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return None
 
 
 class Bench:

@@ -31,9 +31,16 @@ from pipeline.producer import Producer
 
 class Cluster:
     def __init__(
-        self, workdir: Path, *, processes: int = 2, log_path: Path | None = None, cache_ttl_s: int = 0
+        self,
+        workdir: Path,
+        *,
+        processes: int = 2,
+        log_path: Path | None = None,
+        cache_ttl_s: int = 0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir, self.processes, self.log_path = workdir, processes, log_path
+        self.env = env or {}  # more PIPELINE_* settings for the worker (a variant under test)
         # Off unless asked: repeated runs of one data set must transform, not reuse
         # the first run's outputs (benchmarks/cache.py measures the cache itself).
         self.cache_ttl_s = cache_ttl_s
@@ -62,7 +69,7 @@ class Cluster:
         if self.log_path is not None:
             self.log_path.write_bytes(b"")
         env = {"PIPELINE_PROCESSES": str(self.processes), "PIPELINE_HOME": str(home),
-               "PIPELINE_CACHE_TTL_S": str(self.cache_ttl_s)}  # fmt: skip
+               "PIPELINE_CACHE_TTL_S": str(self.cache_ttl_s), **self.env}  # fmt: skip
         name = f"bench-{os.getpid()}@{socket.gethostname()}"
         self.worker = start_worker(url, name, env=env, log_path=self.log_path)
         client = connect(url)

@@ -8,7 +8,10 @@ fetch      GET demo-site pages (the server runs in its own process). Blocking ur
 parse      ``pipeline.core.html.parse_page`` over generated demo-site pages.
 transform  ``pipeline.core.imaging.transform_image`` (thumbnail:256 webp) on 640x480 JPEGs.
 reduce     folding item results (JSON as they arrive) into the first-write-wins ledger
-           (``pipeline.core.aggregate``): partial ledgers per worker, merged by the parent.
+           (``pipeline.core.aggregate``): partial ledgers per worker, merged by the parent;
+           and the ledger the pipeline really uses (``ledger``): the same results recorded
+           in Redis by ``lua/record.lua`` (``Ledger.record_raw``), ``LEDGER_GROUP`` per call,
+           into a job whose items were admitted beforehand (a private redis-server).
 
 Each variant runs ``--repeat`` times (median); speedup is against the sequential
 run of the same stage in the same invocation. Amdahl's law is fitted per stage and
@@ -56,7 +59,8 @@ THREADS = (1, 2, 4, 8)
 PROCESSES = (1, 2)
 TASKS_IN_FLIGHT = (1, 4, 16, 64)
 STAGES = ("fetch", "parse", "transform", "reduce")
-CHOSEN = {"fetch": "asyncio", "parse": "processes", "transform": "processes", "reduce": "sequential"}
+CHOSEN = {"fetch": "asyncio", "parse": "processes", "transform": "processes", "reduce": "ledger"}
+LEDGER_GROUP = 100  # results per record call: what a transform batch records at once
 
 
 # -- the work, one item at a time (module level: process pools pickle these) --------------------
@@ -180,6 +184,8 @@ def _process_pool(workers: int) -> Executor:
 def close_pools() -> None:
     while _POOLS:
         _POOLS.popitem()[1].shutdown()
+    while _LEDGERS:
+        _LEDGERS.pop().close()
 
 
 async def _fetch_async(urls: Sequence[str], in_flight: int) -> None:
@@ -194,13 +200,13 @@ async def _fetch_async(urls: Sequence[str], in_flight: int) -> None:
         await asyncio.gather(*(one(url) for url in urls))
 
 
-def stage_variants(stage: str, items: Sequence[Any]) -> list[tuple[str, int, Callable[[], object]]]:
+def stage_variants(stage: str, items: Sequence[Any], repeat: int = 1) -> list[tuple[str, int, Callable[[], object]]]:
     """(pool, workers, run) for every way the stage's items can be processed."""
     work: Callable[[Any], object] = {"fetch": fetch_blocking, "parse": parse_one, "transform": transform_one}.get(
         stage, fold_chunk
     )
     if stage == "reduce":
-        return _reduce_variants(items)
+        return _reduce_variants(items, repeat)
     chunk = 1 if stage == "transform" else 8
     variants: list[tuple[str, int, Callable[[], object]]] = [("sequential", 1, lambda: [work(i) for i in items])]
     for n in THREADS:
@@ -213,12 +219,52 @@ def stage_variants(stage: str, items: Sequence[Any]) -> list[tuple[str, int, Cal
     return variants
 
 
-def _reduce_variants(lines: Sequence[str]) -> list[tuple[str, int, Callable[[], object]]]:
+class LuaLedger:
+    """A private redis-server with jobs ready to record into: one fresh job per timed run, made beforehand."""
+
+    def __init__(self, lines: Sequence[str], runs: int, workdir: Path) -> None:
+        from pipeline.ledger import Ledger
+        from pipeline.ledger.connection import connect
+        from pipeline.localredis import start_redis
+
+        self.server = start_redis(workdir, appendonly=False)
+        self.ledger = Ledger(connect(self.server.url))
+        ids = sorted({json.loads(line)["id"] for line in lines})
+        self.jobs = []
+        for run in range(runs):
+            job_id = f"bench-reduce-{run}"
+            self.ledger.create_job(job_id, "images", {}, "/nonexistent")
+            for start in range(0, len(ids), 500):
+                self.ledger.admit_items(job_id, [(i, f"http://h/{i}.jpg", "i") for i in ids[start : start + 500]])
+            self.ledger.seal(job_id)
+            self.jobs.append(job_id)
+        self.lines = lines
+
+    def record_all(self) -> int:
+        """Every result line into the next job, ``LEDGER_GROUP`` per Lua call; returns results counted."""
+        job_id = self.jobs.pop(0)
+        counted = 0
+        for start in range(0, len(self.lines), LEDGER_GROUP):
+            counted += self.ledger.record_raw(job_id, list(self.lines[start : start + LEDGER_GROUP]))[0]
+        return counted
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.server.stop()
+
+
+_LEDGERS: list[LuaLedger] = []
+
+
+def _reduce_variants(lines: Sequence[str], repeat: int = 1) -> list[tuple[str, int, Callable[[], object]]]:
     def split(n: int) -> list[Sequence[str]]:
         size = -(-len(lines) // n)
         return [lines[i : i + size] for i in range(0, len(lines), size)]
 
+    ledger = LuaLedger(lines, repeat + 1, data.RESULTS / "tmp" / f"pools-redis-{os.getpid()}")
+    _LEDGERS.append(ledger)
     variants: list[tuple[str, int, Callable[[], object]]] = [("sequential", 1, lambda: _reduce([fold_chunk(lines)]))]
+    variants.append(("ledger", 1, ledger.record_all))
     for n in THREADS[:3]:
         variants.append(("threads", n, lambda n=n: _reduce(list(_pool("threads", n).map(fold_chunk, split(n))))))
     for n in PROCESSES:
@@ -235,7 +281,7 @@ def _reduce_on_processes(n: int, chunks: list[Sequence[str]]) -> int:
 
 def measure(stage: str, items: Sequence[Any], repeat: int, log: Callable[[str], None]) -> dict[str, Any]:
     rows = []
-    for pool, workers, run in stage_variants(stage, items):
+    for pool, workers, run in stage_variants(stage, items, repeat):
         run()  # warm: imports, caches, the server's page cache
         rate = _timed(run, len(items), repeat)
         rows.append({"pool": pool, "workers": workers, "items_per_s": round(rate, 1)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,8 +27,12 @@ def run_and_save(
 ) -> int:
     """Run, then write ``results/<name>.json`` and print the report; ``finish`` may add to the results
     (e.g. plots) and returns text for the closing line."""
+    from benchmarks.machine import machine
+
     started = time.time()
+    described = machine()
     results = run(repeat, quick, console.log)
+    results["machine"] = {**described, "loadavg_end": os.getloadavg()}
     results["command"] = (
         f"python -m benchmarks {name}" + (" --quick" if quick else "") + (f" --repeat {repeat}" if uses_repeat else "")
     )

@@ -14,6 +14,12 @@ A page is a URL that got an answer or a final error: the spider handles every
 status (``handle_httpstatus_all``), so 404s and 500s reach the callback and
 count, and connection errors reach the errback. The wall time runs from the
 spider opening to its closing, leaving out Scrapy's import and start-up.
+
+``--images DIR`` adds what ``crawl --images --ops thumbnail:128`` does, the
+way a Scrapy user does it: each page yields an item with its ``<img src>``
+URLs on the seed's host, and Scrapy's own ``ImagesPipeline`` downloads each
+URL once, stores it (as JPEG: it always keeps the "full" image) and a 128 px
+thumbnail (``IMAGES_THUMBS``) under DIR. The JSON line then counts images too.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -51,9 +58,9 @@ class DemoSpider(scrapy.Spider):
     name = "demo"
     custom_settings: dict[str, Any] = {}
 
-    def __init__(self, seed: str, **kwargs: Any) -> None:
+    def __init__(self, seed: str, images: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.seed, self.netloc = seed, urlsplit(seed).netloc
+        self.seed, self.netloc, self.images = seed, urlsplit(seed).netloc, images
         self.pages, self.opened, self.closed = 0, 0.0, 0.0
 
     @classmethod
@@ -75,10 +82,15 @@ class DemoSpider(scrapy.Spider):
     def _request(self, url: str) -> scrapy.Request:
         return scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"handle_httpstatus_all": True})
 
-    def parse(self, response: Response) -> Iterator[scrapy.Request]:
+    def parse(self, response: Response) -> Iterator[scrapy.Request | dict[str, Any]]:
         self.pages += 1
         if response.status != 200 or not isinstance(response, HtmlResponse):
             return
+        if self.images:
+            found = (urljoin(response.url, src) for src in response.xpath("//img/@src").getall())
+            urls = list(dict.fromkeys(url for url in found if urlsplit(url).netloc == self.netloc))
+            if urls:
+                yield {"image_urls": urls}
         for href in response.xpath("//a/@href").getall():
             link = urldefrag(urljoin(response.url, href))[0]
             if urlsplit(link).netloc == self.netloc:
@@ -88,15 +100,22 @@ class DemoSpider(scrapy.Spider):
         self.pages += 1
 
 
-def crawl(seed: str, max_depth: int, concurrency: int) -> dict[str, Any]:
+def crawl(seed: str, max_depth: int, concurrency: int, images_dir: str | None = None) -> dict[str, Any]:
     settings = {**SETTINGS, "DEPTH_LIMIT": max_depth, "CONCURRENT_REQUESTS": concurrency,
                 "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency}  # fmt: skip
+    if images_dir is not None:
+        settings |= {"ITEM_PIPELINES": {"scrapy.pipelines.images.ImagesPipeline": 1}, "IMAGES_STORE": images_dir,
+                     "IMAGES_THUMBS": {"small": (128, 128)}}  # fmt: skip
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(DemoSpider)
-    process.crawl(crawler, seed=seed)
+    process.crawl(crawler, seed=seed, images=images_dir is not None)
     process.start()
     spider: DemoSpider = crawler.spider
-    return {"pages": spider.pages, "wall_s": round(spider.closed - spider.opened, 3), "scrapy": scrapy.__version__}
+    result = {"pages": spider.pages, "wall_s": round(spider.closed - spider.opened, 3), "scrapy": scrapy.__version__}
+    if images_dir is not None:
+        thumbs = Path(images_dir, "thumbs", "small")
+        result["images"] = {"ok": sum(1 for _ in thumbs.glob("*")) if thumbs.is_dir() else 0}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("seed")
     parser.add_argument("--max-depth", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--images", metavar="DIR", help="also store every image and its 128 px thumbnail in DIR")
     args = parser.parse_args(argv)
-    print(json.dumps(crawl(args.seed, args.max_depth, args.concurrency)), flush=True)
+    print(json.dumps(crawl(args.seed, args.max_depth, args.concurrency, args.images)), flush=True)
     return 0
 
 

@@ -10,12 +10,11 @@ celery     a plain Celery app on the same Redis (JSON, no result backend, prefor
            pool of 2 processes -- faster than threads -c 2 here, see
            ``BASELINE_POOL``), ONE TASK PER ITEM doing the same work (read_file,
            transform_image, OutputDir.write) and an INCR of a counter, sent as a
-           group; submit -> counter = items. It runs on ``BASELINE_ITEMS`` items (a
-           per-item rate, it does not depend on the count past a few thousand)
+           group; submit -> counter = items, on the same items as the pipeline
 raw        multiprocessing.Pool(2), the same work in chunks of 100: the ceiling of
            this machine for this work with no job system at all
 
-Outputs of all three go to ``OUT_ROOT`` (tmpfs when there is one): on this VM's
+Outputs of all three go to ``OUT_ROOT`` (``/tmp``, tmpfs on the benchmark machine): on this VM's
 ext4, two processes creating and renaming small files in one folder cost
 0.6-1.5 ms per file, and vary 5x from run to run with the neighbours' I/O,
 which would drown what is compared here. Set ``BENCH_TINY_OUT`` to a folder
@@ -49,12 +48,13 @@ from pipeline.core.ops import parse_format, parse_ops
 from pipeline.outputs import OutputDir
 
 ITEMS = 20_000
-BASELINE_ITEMS = 5_000
+BASELINE_ITEMS = ITEMS  # the same items through every side
 OPS, FORMAT = "grayscale", "png"
 BASELINE_POOL = os.environ.get("BENCH_TINY_POOL", "prefork")
 TARGET_RATIO, TARGET_ITEMS_PER_S = 10.0, 10_000.0
 BROKER_ENV, COUNTER = "BENCH_TINY_BROKER", "bench:tiny:done"
-OUT_ROOT = Path(os.environ.get("BENCH_TINY_OUT") or ("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp"))
+# Not /dev/shm: the pipeline refuses to write under /dev (pipeline.output_dirs); /tmp is tmpfs on many machines.
+OUT_ROOT = Path(os.environ.get("BENCH_TINY_OUT") or "/tmp")
 MAX_BYTES = 50 * 2**20
 
 # -- the baseline: a plain Celery app, one task per item ---------------------------------
@@ -154,7 +154,7 @@ def run(repeat: int, quick: bool, log: Any) -> dict[str, Any]:
     from benchmarks.harness import Cluster
 
     items = 5_000 if quick else ITEMS
-    base_items = 1_000 if quick else BASELINE_ITEMS
+    base_items = items if quick else BASELINE_ITEMS
     data.ensure_tiny(ITEMS, log)
     folder = data.tiny_folder(ITEMS) / "part-0"
     paths = data.tiny_paths(ITEMS)[:items]

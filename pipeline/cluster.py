@@ -58,12 +58,13 @@ def start_worker(
     processes: int | None = None,
     log_path: Path | None = None,
     die_with_parent: bool = False,
+    queues: Sequence[str] = QUEUES,
 ) -> WorkerProcess:
     """Start a worker subprocess (does not wait for it; see ``wait_ready``)."""
     child_env = {**(env or {}), "PIPELINE_REDIS_URL": redis_url}
     if processes:
         child_env["PIPELINE_PROCESSES"] = str(processes)
-    process = spawn(worker_command(name), child_env, log_path, die_with_parent=die_with_parent)
+    process = spawn(worker_command(name, queues=queues), child_env, log_path, die_with_parent=die_with_parent)
     return WorkerProcess(name, process, log_path)
 
 

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     parse_pool: Literal["processes", "threads"] = Field(
         "processes", description="where crawl pages are parsed (see `make bench` pools)"
     )
+    handoff: Literal["local", "redis"] = Field(
+        "local",
+        description="fetched images: local = a worker serving the transform queue transforms what it fetched "
+        "in its own pool; redis = always through Redis blobs and a transform task (any worker takes it)",
+    )
     transform_attempts: int = Field(3, ge=1, le=10, description="tries when a pool process dies")
     test_crash_dir: str | None = Field(
         None, description="TEST HOOK only (fault-injection suite): pool children crash on marked inputs"
@@ -245,7 +250,10 @@ class Settings(BaseSettings):
 
     @property
     def task_threads(self) -> int:
-        return self.concurrency or max(4, 2 * self.pool_processes)
+        # A fetch task holds its thread through its images' transform (the hand-off to the worker's own
+        # pool, workers.image_stages), so the pool is fed while other tasks fetch: measured on the docs
+        # site, 2 per process left the pool short (crawl --images 15.0-16.4 s; 8.3-9.7 s with 8 threads).
+        return self.concurrency or max(8, 4 * self.pool_processes)
 
     def check_delivery_timeouts(self) -> None:
         """Refuse settings under which Redis would re-deliver a batch that is still running.

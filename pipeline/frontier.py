@@ -74,8 +74,8 @@ class Frontier:
         size = adaptive_size = params.batch or self.batch_size
         if params.adaptive:
             adaptive_size = batching.adaptive_batch(size, params.stats)
-        # Images go out in whole batches; a crawl's as they are found (whole batches only when topping up).
-        whole = (size if limit else 1) if kind.streams_items else adaptive_size
+        # Images go out in whole batches; a crawl's too while its pages may find more (dispatch.lua).
+        whole = size if kind.streams_items else adaptive_size
         min_window = batching.window_for(0, adaptive_size) if params.adaptive else 0
         claimed = self.ledger.dispatch(job_id, self.lease_s, self.window, min_window=min_window, batch=whole,
                                        limit=limit)  # fmt: skip

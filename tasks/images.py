@@ -25,7 +25,12 @@ def fetch(self: Task, job_id: str, items: list[list[str]], sent_at: float) -> No
     batch = [Item.from_json(raw) for raw in items]
 
     def work() -> None:
-        handoff, finished = image_stages.fetch_batch(runtime(), job_id, batch, time.time() - sent_at)
+        rt = runtime()
+        if rt.transforms_fetched:  # no blobs, no second message: this worker's pool takes the bytes
+            _, ended = image_stages.fetch_and_transform(rt, job_id, batch, time.time() - sent_at)
+            advance(job_id, ended)
+            return
+        handoff, finished = image_stages.fetch_batch(rt, job_id, batch, time.time() - sent_at)
         if handoff and FETCH_STAGE.then:
             hand_off(FETCH_STAGE.then, job_id, [h.to_json() for h in handoff])
         else:

@@ -12,10 +12,12 @@ from typing import Any
 from celery import signals
 
 from pipeline.core.errors import ConfigError
+from pipeline.kinds.images import TRANSFORM_STAGE
 from pipeline.logs import setup_logging
 from tasks import redis_full, runtime
 from tasks.holding import tick
 from tasks.monitoring import CoreEvents
+from tasks.names import ROLES
 from workers.runtime import Runtime
 from workers.ticker import Ticker
 
@@ -51,6 +53,8 @@ def start_runtime(sender: Any, **_: Any) -> None:
         settings, app.pipeline_redis_url, sender.hostname,
         {"queues": queues, "concurrency": sender.concurrency, "pool": pool},
     )  # fmt: skip
+    # A worker that transforms keeps what it fetched (workers.image_stages); one that does not must spill.
+    rt.transforms_fetched = settings.handoff == "local" and ROLES[TRANSFORM_STAGE.queue] in queues
     runtime.install(rt)
     _core_events = CoreEvents(app, sender.hostname, rt.core_figures)
     _core_events.start()

@@ -44,7 +44,10 @@ from workers import result_cache
 from workers.orphans import die_with_parent
 
 # glibc malloc: keep big image buffers on the heap instead of mmap/munmap per
-# image (BASELINES.md: ~10 % less CPU per image, far fewer page faults).
+# image. Measured on a 2-core VM (Python 3.11, Pillow): ~10 % less CPU per
+# 1600x1200 image in one process, and +42 % throughput on 640x480 thumbnails in
+# Celery worker children, which page-faulted ~750 times per image without it and
+# not at all with it.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 128 * 2**20

@@ -63,6 +63,9 @@ class Runtime:
     robots: RobotsCache | None = None
     bodies: BodyBudget = field(default_factory=lambda: BodyBudget(256 * 2**20, 50 * 2**20))
     redis_memory: MemoryWatch | None = None  # Redis's memory and the blob budget it allows
+    # Fetched images go straight to this worker's pool (``image_stages.fetch_and_transform``), not through
+    # Redis: set by the binding when this worker also serves the transform stage (and PIPELINE_HANDOFF=local).
+    transforms_fetched: bool = False
 
     @classmethod
     def start(cls, settings: Settings, redis_url: str, node: str, info: dict[str, Any]) -> Runtime:

@@ -24,6 +24,7 @@ def bench(what: str, options: tuple[str, ...]) -> int:
       latency   one image, submit -> result, on a warm worker
       crawl     the demo site vs a raw aiohttp crawler and Scrapy
       tiny      20,000 tiny images vs Celery with one task per item
+      docs      crawl --images of a docs site (700 pages, 2,000 screenshots) vs raw and Scrapy
       scaling   1 vs 2 pool processes on the CPU stage
       memory    peak RSS of producer, worker and pool for 10x the items
       cache     the same job cold and warm (result cache)

@@ -26,7 +26,15 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 )
 @click.option("--pages", default=300, show_default=True, type=click.IntRange(20, 1_000_000), help="Pages to generate.")
 @click.option("--seed", default=11, show_default=True, type=int, help="Another seed, another (fixed) site.")
-def demo_site(port: int, pages: int, seed: int) -> int:
+@click.option(
+    "--shape",
+    type=click.Choice(["demo", "docs"]),
+    default="demo",
+    show_default=True,
+    help="demo: the crawler's obstacle course; docs: a documentation site of ~20 KB pages and "
+    "~2,000 screenshots (use --pages 700; images are drawn on first request).",
+)
+def demo_site(port: int, pages: int, seed: int, shape: str) -> int:
     """Serve a deterministic generated website on 127.0.0.1 until Ctrl-C.
 
     Pages, shared images in four formats, broken links, redirects (a chain
@@ -41,7 +49,7 @@ def demo_site(port: int, pages: int, seed: int) -> int:
     """
     from pipeline.demo.site import DemoSite
 
-    site = DemoSite(pages=pages, seed=seed, port=port)
+    site = DemoSite(pages=pages, seed=seed, port=port, shape=shape)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         try:
@@ -50,7 +58,8 @@ def demo_site(port: int, pages: int, seed: int) -> int:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise click.BadParameter(f"cannot listen on 127.0.0.1:{port}: {reason}", param_hint="--port") from exc
         url = f"{site.url}/"
-        render.err.print(f"serving {url} ({pages} pages) - Ctrl-C to stop")
+        shown = f"{pages} pages" + (", docs shape" if shape != "demo" else "")
+        render.err.print(f"serving {url} ({shown}) - Ctrl-C to stop")
         click.echo(url)
         while True:
             time.sleep(1.0)

@@ -24,18 +24,22 @@ Route map (n < pages, k < IMAGE_COUNT, p < PRIVATE_PAGES):
 ``/slow.html``, ``/error.html`` (500), ``/calendar/{year}/{mm}/``, ``/files/report.pdf``,
 ``/docs/index.html``, ``/robots.txt``, the shop (``pipeline.demo.shop``, linked from nowhere else:
 ``/shop/`` = ``/shop/list/0.html``, ``/shop/list/{k}.html``, ``/shop/item/{i}.html``), anything else 404.
+
+``shape="docs"`` serves a documentation site with its screenshots instead
+(``pipeline.demo.docs``: ~700 pages of ~20 KB, ~2,000 small images).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import threading
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from pipeline.demo import shop
+from pipeline.demo import docs, shop
 from pipeline.demo.server import ThreadedServer, loopback_host
 from pipeline.demo.sitegen import (
     CONTENT_TYPES,
@@ -57,6 +61,7 @@ from pipeline.demo.sitegen import (
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SHAPES = ("demo", "docs")
 
 
 class _Missing(Exception):
@@ -69,6 +74,8 @@ class DemoSite(ThreadedServer):
     ``second_host`` (e.g. INTERNAL_HOST) also binds that loopback address on the same port, for scope
     and SSRF tests; it is off by default so nothing listens there unless a test asks. ``chrome``
     serves pages as real sites write them (~20 KB: inline CSS/JS, a menu and footer of site-wide links).
+    ``shape="docs"`` serves ``pipeline.demo.docs`` instead (``pages`` of them, ``images`` distinct images);
+    ``image_source`` may hand it the images already made (k -> bytes), as the benchmark does from disk.
     """
 
     def __init__(
@@ -81,11 +88,18 @@ class DemoSite(ThreadedServer):
         second_host: str | None = None,
         chrome: bool = False,
         products: int | None = None,
+        shape: str = "demo",
+        images: int = docs.IMAGES,
+        image_source: Callable[[int], bytes] | None = None,
     ) -> None:
         if pages < MIN_PAGES:
             raise ValueError(f"DemoSite needs at least {MIN_PAGES} pages, not {pages}")
+        if shape not in SHAPES:
+            raise ValueError(f"DemoSite shape must be one of {', '.join(SHAPES)}, not {shape!r}")
         self.pages, self.seed, self.slow_s, self.chrome = pages, seed, slow_s, chrome
         self.products = pages if products is None else products  # the shop's size
+        self.shape, self.images = shape, images
+        self._docs_image = image_source or functools.partial(docs.image_bytes, seed)
         self.host = loopback_host(host, "DemoSite")
         self.second_host = loopback_host(second_host, "DemoSite") if second_host is not None else None
         self.port = port
@@ -180,6 +194,12 @@ class DemoSite(ThreadedServer):
 
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._count])
+        if self.shape == "docs":
+            app.router.add_get("/", self._docs_index)
+            app.router.add_get("/docs/{n:\\d{1,9}}.html", self._docs_page)
+            app.router.add_get("/static/shots/{n:\\d{1,9}}.{ext:[a-z]+}", self._docs_shot)
+            app.router.add_get("/{tail:.*}", self._not_found)
+            return app
         app.router.add_get("/page/{n:\\d{1,9}}.html", self._page)
         app.router.add_get("/private/{n:\\d{1,9}}.html", self._private)
         app.router.add_get("/img/{n:\\d{1,9}}.{ext:[a-z]+}", self._image)
@@ -230,6 +250,21 @@ class DemoSite(ThreadedServer):
     async def _page(self, request: web.Request) -> web.StreamResponse:
         n = self._number(request, self.pages)
         return self._html(page_html(self.pages, self.seed, self._origin(request), n, self.chrome))
+
+    async def _docs_index(self, request: web.Request) -> web.StreamResponse:
+        return self._html(docs.index_html(self.pages, self.seed))
+
+    async def _docs_page(self, request: web.Request) -> web.StreamResponse:
+        return self._html(docs.page_html(self.pages, self.images, self.seed, self._number(request, self.pages)))
+
+    async def _docs_shot(self, request: web.Request) -> web.StreamResponse:
+        k = self._number(request, self.images)
+        if docs.image_path(k) != request.path:
+            raise _Missing
+        return web.Response(body=self._docs_image(k), content_type=docs.content_type(k))
+
+    async def _not_found(self, request: web.Request) -> web.StreamResponse:
+        raise _Missing
 
     async def _private(self, request: web.Request) -> web.StreamResponse:
         return self._html(private_html(self._number(request, PRIVATE_PAGES)))

@@ -111,7 +111,7 @@ def test_the_stack_builds_with_the_classic_builder_and_every_replica_turns_healt
     assert {name.rsplit("@", 1)[1] for name in workers} == hosts and len(hosts) == WORKERS
     cpus = len(os.sched_getaffinity(0))  # no cpus: limit in the file: the entrypoint sizes the pool to them
     for record in workers.values():
-        assert (record["processes"], record["concurrency"]) == (cpus, max(4, 2 * cpus)), record
+        assert (record["processes"], record["concurrency"]) == (cpus, max(8, 4 * cpus)), record
     built = stack.inspect(stack.containers("worker")[0]["Id"])
     assert built["Config"]["User"] == "pipeline"
     assert built["Config"]["Healthcheck"]["Test"][0] == "CMD-SHELL"  # no Python process per check

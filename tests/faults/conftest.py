@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from pipeline.ledger.connection import connect
 from pipeline.ledger.keys import WORKER_PREFIX
 from pipeline.localredis import RedisServer, start_redis
 from pipeline.producer import Producer
+from tasks.names import QUEUES
 from tests.faults.invariants import Verdict, check_job, expected_ids
 
 # Re-delivery within seconds; still valid (visibility > 1.2 x deadline > worst fetch).
@@ -66,8 +67,10 @@ class FaultCluster:
     def evidence(self) -> Path:
         return self.tmp_path / "evidence"
 
-    def start(self, name: str, *, ready: bool = True, url: str | None = None, **env: str) -> WorkerProcess:
-        worker = start_worker(url or self.url, name, env={**self.env, **env},
+    def start(
+        self, name: str, *, ready: bool = True, url: str | None = None, queues: Sequence[str] = QUEUES, **env: str
+    ) -> WorkerProcess:
+        worker = start_worker(url or self.url, name, env={**self.env, **env}, queues=queues,
                               log_path=self.tmp_path / f"{name.split('@')[0]}.log")  # fmt: skip
         self.workers.append(worker)
         if ready:

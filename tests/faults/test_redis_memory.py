@@ -53,7 +53,15 @@ def noise_jpegs(folder: Path, count: int, side: int) -> int:
 
 @pytest.fixture
 def small(cluster: FaultCluster) -> FaultCluster:
+    """A 24 MiB Redis, and workers that pass fetched bytes through it (PIPELINE_HANDOFF=redis).
+
+    By default a worker that also transforms keeps what it fetched in its own
+    pool and Redis never sees the bytes; the budget is for the other way (a
+    fetch-only worker, or bytes spilled for another worker), so that is the one
+    these tests push against a full Redis.
+    """
     connect(cluster.url).config_set("maxmemory", str(MAXMEMORY))  # start_redis already says noeviction
+    cluster.env["PIPELINE_HANDOFF"] = "redis"
     return cluster
 
 

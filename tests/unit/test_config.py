@@ -158,8 +158,8 @@ def test_an_output_root_overrides_the_default(tmp_path: Path) -> None:
 def test_pool_sizes_default_from_the_available_cores() -> None:
     settings = Settings.load()
     assert settings.pool_processes >= 1
-    assert settings.task_threads >= 4
-    assert Settings.load(processes=3).task_threads == 6
+    assert settings.task_threads >= 8
+    assert Settings.load(processes=3).task_threads == 12
     assert Settings.load(concurrency=2).task_threads == 2
 
 

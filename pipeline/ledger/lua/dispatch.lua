@@ -45,15 +45,22 @@ local room = window - redis.call('ZCARD', leases)
 if room <= 0 then
   return out
 end
--- Images go out in whole batches (ARGV[5], an image job's batch size) while
--- more wait than fit: handing out only the room one finished batch left would
--- split the job into ever smaller batches.
+-- Images go out in whole batches (ARGV[5], the batch size) while more wait
+-- than fit: handing out only the room one finished batch left would split the
+-- job into ever smaller batches. A crawl's images wait for a whole batch while
+-- pages are still to come (they will find more): sent as found, a page's two
+-- or three made a task each, and a task costs a worker more than fetching and
+-- transforming a small image. The last ones go once no page is left.
 local take, batch = room, math.min(tonumber(ARGV[5] or 1), window)
-if batch > 1 and redis.call('ZCOUNT', frontier, -1, -1) > room then
+local images = redis.call('ZCOUNT', frontier, -1, -1)
+if batch > 1 and images > room then
   take = room - room % batch
+elseif batch > 1 and images < batch
+    and (redis.call('ZCARD', inflight) > 0 or redis.call('ZCOUNT', frontier, 0, '+inf') > 0) then
+  take = 0
 end
 if topping_up then
-  take = math.min(room, redis.call('ZCOUNT', frontier, -1, -1))
+  take = math.min(room, images)
   take = take - take % batch
 end
 for _, id in ipairs(take > 0 and redis.call('ZRANGEBYSCORE', frontier, -1, -1, 'LIMIT', 0, take) or {}) do
