@@ -33,7 +33,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "pipeline.cli.jobs",
         "Stop JOB_ID: queued batches are skipped, results so far are kept (state `cancelled`).",
     ),
-    "demo": ("pipeline.cli.demo", "Run everything on generated data: an image job, a crawl and a scrape of the demo site."),
+    "demo": (
+        "pipeline.cli.demo",
+        "Run everything on generated data: an image job, a crawl and a scrape of the demo site.",
+    ),
     "demo-site": ("pipeline.cli.demo_site", "Serve a deterministic generated website on 127.0.0.1 until Ctrl-C."),
     "down": (
         "pipeline.cli.cluster",
