@@ -17,7 +17,7 @@ from tasks.app import app
 from tasks.flow import RETRY, advance, guarded, hand_off
 from tasks.runtime import runtime
 from workers import image_stages
-from workers.image_stages import Handoff
+from workers.pool_batch import Handoff
 
 
 @app.task(name=FETCH_STAGE.task, bind=True, **RETRY)
