@@ -7,28 +7,20 @@ robots.txt keeps ``/private/`` from ``mybot`` only, and asks ``mybot`` for a
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from types import TracebackType
 
 from aiohttp import web
 
+from tests.threaded_site import ThreadedSite
 
-class MannersSite:
+
+class MannersSite(ThreadedSite):
     def __init__(self, pages: int = 6, crawl_delay_s: float = 0.4, busy: int = 0) -> None:
         self.pages, self.crawl_delay_s, self.busy = pages, crawl_delay_s, busy
         self.requests: list[tuple[float, str, str]] = []  # (monotonic time, path, User-Agent)
         self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__()
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -58,27 +50,5 @@ class MannersSite:
         return web.Response(text=body if request.path == "/" else "<html><body>a page</body></html>",
                             content_type="text/html")  # fmt: skip
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
+    def _routes(self, app: web.Application) -> None:
         app.router.add_get("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-
-    def __enter__(self) -> MannersSite:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the manners site did not start")
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
