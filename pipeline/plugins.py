@@ -15,10 +15,9 @@ plugin installed only on the client is no use), so a job never starts with a
 stage nobody can run. Loaded objects are cached per process: a pool child
 imports a plugin once, not once per item.
 
-``run_extractor`` is how a page stage calls an extractor: whatever the user's
-code does (raise, return the wrong shape, be missing on this worker) becomes
-that page's ``StageFailed`` with a reason, never the worker's crash. Image ops
-are called by ``pipeline.core.imaging`` through a resolver (``workers.child``).
+The scrape's page stage calls an extractor (``workers.scrape_parse``: whatever
+the user's code does becomes that page's ``extractor_error``); image ops are
+called by ``pipeline.core.imaging`` through a resolver (``workers.child``).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
-from pipeline.core.errors import ItemError, UsageError
+from pipeline.core.errors import UsageError
 
 Role = Literal["extractor", "op"]
 
@@ -145,33 +144,3 @@ def importable(role: Role, ref: str) -> str | None:
         except PluginError as exc:
             return exc.message
     return None
-
-
-class StageFailed(ItemError):
-    """The user's stage failed one item: ``extractor_error`` (it raised or returned a wrong shape),
-    or ``plugin_unavailable`` (this worker cannot import it). The rest of the job goes on."""
-
-    default_reason = "extractor_error"
-
-
-def run_extractor(ref: str, url: str, html_text: str) -> list[dict[str, Any]]:
-    """Call extractor ``ref`` on one page; its items, checked to be a list of dicts with string keys.
-
-    Raises only ``StageFailed``: whatever the user's code does is that page's failure.
-    """
-    try:
-        extract = load("extractor", ref)
-    except PluginError as exc:
-        raise StageFailed("plugin_unavailable", exc.message) from None
-    try:
-        items = extract(url, html_text)
-    except Exception as exc:  # the user's code: any failure is this page's
-        raise StageFailed("extractor_error", f"extractor {ref!r} raised {type(exc).__name__}: {exc}") from None
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise StageFailed(
-            "extractor_error", f"extractor {ref!r} returned a {type(items).__name__}, not a list of dicts"
-        )
-    for item in items:
-        if not all(isinstance(key, str) for key in item):
-            raise StageFailed("extractor_error", f"extractor {ref!r} returned an item with a non-string key")
-    return items

@@ -122,32 +122,3 @@ def test_the_example_extractor_falls_back_to_headings_on_a_page_without_products
         {"heading": "Hello world", "level": 1},
         {"heading": "Part two", "level": 2},
     ]
-
-
-def test_run_extractor_returns_the_items_of_a_page() -> None:
-    items = plugins.run_extractor("products", "http://site.test/", "<h1>Only a heading</h1>")
-    assert items == [{"heading": "Only a heading", "level": 1}]
-
-
-def test_an_extractor_that_raises_fails_the_page_as_extractor_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "raising_extractor.py").write_text("def run(url, html):\n    raise KeyError('price')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(plugins.StageFailed) as caught:
-        plugins.run_extractor("raising_extractor:run", "http://site.test/", "")
-    assert caught.value.reason == "extractor_error"
-    assert caught.value.detail == "extractor 'raising_extractor:run' raised KeyError: 'price'"
-
-
-def test_an_extractor_must_return_a_list_of_dicts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "shapeless_extractor.py").write_text("def run(url, html):\n    return {'a': 1}\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(plugins.StageFailed, match=r"extractor_error: .* returned a dict, not a list of dicts"):
-        plugins.run_extractor("shapeless_extractor.run", "http://site.test/", "")
-
-
-def test_an_extractor_this_worker_cannot_import_fails_the_page_as_plugin_unavailable() -> None:
-    with pytest.raises(plugins.StageFailed) as caught:
-        plugins.run_extractor("no-such-extractor", "http://site.test/", "")
-    assert caught.value.reason == "plugin_unavailable"
