@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.limits import DEFAULT_MAX_PIXELS, FetchLimits
 from pipeline.core.pins import parse_pins
+from pipeline.core.proxies import Proxies, check_proxy_url
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
@@ -105,6 +106,24 @@ class Settings(BaseSettings):
     )
     resolve: str | None = Field(
         None, description="pin names to addresses like curl --resolve: 'name=addr,...' (the SSRF guard still applies)"
+    )
+    # The proxy convention every HTTP tool follows (curl, pip, requests), read by the workers:
+    # PIPELINE_-prefixed names win over the plain ones (upper or lower case).
+    http_proxy: str | None = Field(
+        None,
+        validation_alias=AliasChoices("PIPELINE_HTTP_PROXY", "HTTP_PROXY"),
+        description="proxy for http:// requests (PIPELINE_HTTP_PROXY, else HTTP_PROXY/http_proxy)",
+    )
+    https_proxy: str | None = Field(
+        None,
+        validation_alias=AliasChoices("PIPELINE_HTTPS_PROXY", "HTTPS_PROXY"),
+        description="proxy for https:// requests (PIPELINE_HTTPS_PROXY, else HTTPS_PROXY/https_proxy)",
+    )
+    no_proxy: str | None = Field(
+        None,
+        validation_alias=AliasChoices("PIPELINE_NO_PROXY", "NO_PROXY"),
+        description="hosts reached directly: names (and their subdomains), host:port, IPs, CIDR blocks, * "
+        "(loopback and PIPELINE_RESOLVE names always are)",
     )
     parse_pool: Literal["processes", "threads"] = Field(
         "processes", description="where crawl pages are parsed (see `make bench` pools)"
@@ -215,6 +234,22 @@ class Settings(BaseSettings):
         return parse_pins(self.resolve)
 
     @property
+    def proxies(self) -> Proxies | None:
+        """The workers' proxies (None: every request goes direct).
+
+        Checked here, when a worker starts, not when settings load: a proxy
+        variable set for other tools (a SOCKS URL, say) must not break every
+        CLI command, only a worker that would fetch through it.
+        """
+        http, https = self.http_proxy, self.https_proxy
+        for name, value in (("HTTP_PROXY", http), ("HTTPS_PROXY", https)):
+            try:
+                check_proxy_url(value) if value else None
+            except ConfigError as exc:
+                raise ConfigError(f"invalid configuration: PIPELINE_{name} (or {name}): {exc}") from None
+        return Proxies.from_settings(http, https, self.no_proxy, frozenset(self.resolve_pins))
+
+    @property
     def state_dir(self) -> Path:
         return self.home.expanduser()
 
@@ -255,6 +290,11 @@ class Settings(BaseSettings):
         # site, 2 per process left the pool short (crawl --images 15.0-16.4 s; 8.3-9.7 s with 8 threads).
         return self.concurrency or max(8, 4 * self.pool_processes)
 
+    def check_worker(self) -> None:
+        """Everything a worker refuses to start with, each as one line naming the variable."""
+        self.check_delivery_timeouts()
+        _ = self.proxies
+
     def check_delivery_timeouts(self) -> None:
         """Refuse settings under which Redis would re-deliver a batch that is still running.
 
@@ -282,6 +322,6 @@ class Settings(BaseSettings):
 def _problem(error: object) -> str:
     """One pydantic error as ``PIPELINE_NAME: what is wrong`` (never the value: it may be a secret)."""
     assert isinstance(error, dict)
-    name = "PIPELINE_" + "_".join(str(part) for part in error["loc"]).upper()
+    name = "PIPELINE_" + "_".join(str(part) for part in error["loc"]).upper().removeprefix("PIPELINE_")
     message = re.sub(r"^Value error, ", "", str(error["msg"]))
     return f"{name}: {message}"

@@ -26,7 +26,10 @@ def routes() -> dict[str, dict[str, str]]:
 def create_app(settings: Settings, url: str, *, worker: bool = False) -> Celery:
     """A configured app; ``worker`` also imports the task modules (every kind's), lifecycle hooks and
     the remote-control commands (``tasks.control``)."""
-    settings.check_delivery_timeouts()
+    if worker:
+        settings.check_worker()
+    else:
+        settings.check_delivery_timeouts()
     modules = dict.fromkeys(kind.task_module for kind in KINDS.values())
     include = [*modules, "tasks.flow", "tasks.holding", "tasks.signals", "tasks.control"] if worker else []
     app = Celery("pipeline", broker=url, include=include, set_as_current=worker)

@@ -26,14 +26,15 @@ from tests.helpers import TEST_ENV
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """No test may read the developer's PIPELINE_* settings or private Redis."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith("PIPELINE_")}
+    """No test may read the developer's PIPELINE_* settings, private Redis or proxies (the tests' servers are local)."""
+    proxy_variables = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+    saved = {k: v for k, v in os.environ.items() if k.startswith("PIPELINE_") or k.upper() in proxy_variables}
     for key in saved:
         del os.environ[key]
     os.environ["PIPELINE_HOME"] = str(tmp_path_factory.mktemp("pipeline-home"))
     os.environ.update(TEST_ENV)
     yield
-    for key in [k for k in os.environ if k.startswith("PIPELINE_")]:
+    for key in [k for k in os.environ if k.startswith("PIPELINE_") or k.upper() in proxy_variables]:
         del os.environ[key]
     os.environ.update(saved)
 

@@ -39,9 +39,10 @@ ROBOTS_LIMITS = FetchLimits(
 
 
 def robots_limits(worker: FetchLimits) -> FetchLimits:
-    """ROBOTS_LIMITS, each no looser than the worker's fetch limits."""
+    """ROBOTS_LIMITS, each no looser than the worker's fetch limits; through the worker's proxies."""
     return dataclasses.replace(
         ROBOTS_LIMITS,
+        proxies=worker.proxies,
         timeout_s=min(ROBOTS_LIMITS.timeout_s, worker.timeout_s),
         connect_timeout_s=min(ROBOTS_LIMITS.connect_timeout_s, worker.connect_timeout_s),
         retries=min(ROBOTS_LIMITS.retries, worker.retries),

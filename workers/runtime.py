@@ -70,6 +70,9 @@ class Runtime:
     @classmethod
     def start(cls, settings: Settings, redis_url: str, node: str, info: dict[str, Any]) -> Runtime:
         """Build every pool once; ``info`` is what the binding wants shown in `workers`."""
+        proxies = settings.proxies  # a proxy variable no request could use stops the worker here, by name
+        if proxies is not None:
+            log.info("fetching through proxies: %s", proxies.describe())
         cache = CacheSettings.of(settings, redis_url, _memory_at_start(redis_url))
         processes = ProcessPool(settings.pool_processes, crash_dir=settings.test_crash_dir, cache=cache)
         processes.warm_up()  # before our own threads exist, and so the first batch is fast
@@ -83,10 +86,11 @@ class Runtime:
             # the politeness gate, and a second, hidden cap of the connector would
             # silently lower it (measured: it halved crawl throughput).
             # PIPELINE_RESOLVE pins go *inside* the guard: a pinned name is checked like any other.
-            resolver = GuardedResolver(PinnedResolver(settings.resolve_pins))
+            exempt = proxies.hosts if proxies is not None else frozenset()  # the way out is not a target
+            resolver = GuardedResolver(PinnedResolver(settings.resolve_pins), exempt=exempt)
             connector = aiohttp.TCPConnector(limit=512, limit_per_host=0, use_dns_cache=False, resolver=resolver)
             # trust_env=False: with it aiohttp re-reads ~/.netrc on every request
-            # (seen in a profile); proxies would come from PIPELINE_* settings instead.
+            # (seen in a profile); proxies come from the settings, read once (pipeline.core.proxies).
             return aiohttp.ClientSession(
                 connector=connector, headers={"User-Agent": settings.user_agent}, trust_env=False
             )
@@ -106,6 +110,7 @@ class Runtime:
             connect_timeout_s=settings.connect_timeout_s,
             retries=settings.fetch_retries,
             max_body_bytes=settings.max_body_bytes,
+            proxies=proxies,
         )
         record = {
             "name": node, "host": socket.gethostname(), "pid": os.getpid(), "version": __version__,

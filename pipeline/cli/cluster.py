@@ -66,7 +66,7 @@ def up(ctx: CliContext, count: int, processes: int | None, with_scheduler: bool,
     too. One `up` per PIPELINE_HOME: a second one refuses, naming the first.
     """
     settings = ctx.settings
-    settings.check_delivery_timeouts()
+    settings.check_worker()
     log_dir = settings.state_path("logs")
     if detach:
         return _detach(settings.state_dir, log_dir, count, processes, with_scheduler)
@@ -241,7 +241,7 @@ def worker(ctx: CliContext, name: str | None, processes: int | None, concurrency
     It replaces this process with `celery worker --pool threads --task-events`
     so signals reach Celery directly: SIGTERM is a warm shutdown.
     """
-    ctx.settings.check_delivery_timeouts()  # one clear line now, not a traceback from Celery later
+    ctx.settings.check_worker()  # one clear line now, not a traceback from Celery later
     env = dict(os.environ)
     env["PIPELINE_REDIS_URL"] = ctx.redis_url
     if processes:

@@ -3,7 +3,7 @@
 ``fetch_url`` runs on the worker's event loop with the worker's one session.
 Every way a fetch can go wrong ends as a ``FetchError`` whose reason goes into
 the report: ``http_404``, ``http_500``, ``timeout``, ``too_large``,
-``dns_error``, ``connection_error``, ``unsupported_scheme``, ``invalid_url``, ``not_found``.
+``dns_error``, ``connection_error``, ``proxy_error``, ``unsupported_scheme``, ``invalid_url``, ``not_found``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from yarl import URL
 from pipeline.core.bodies import LARGE_BYTES, current_hold
 from pipeline.core.errors import FetchError
 from pipeline.core.limits import FetchLimits
+from pipeline.core.proxies import redacted
 from pipeline.core.ssrf import current_policy
 from pipeline.core.urls import normalize
 
@@ -124,7 +125,9 @@ async def _hop(
     timeout = aiohttp.ClientTimeout(total=limits.timeout_s, connect=limits.connect_timeout_s)
     agent = current_user_agent.get()
     headers = {"User-Agent": agent} if agent else None
-    async with session.get(URL(url), timeout=timeout, allow_redirects=False, headers=headers) as response:
+    target = URL(url)
+    proxy = limits.proxies.for_url(target) if limits.proxies is not None else None
+    async with session.get(target, timeout=timeout, allow_redirects=False, headers=headers, proxy=proxy) as response:
         if response.status in REDIRECT_STATUS and "Location" in response.headers:
             return urljoin(url, response.headers["Location"]), b"", "", None
         if response.status >= 400:
@@ -152,6 +155,16 @@ async def _follow(session: aiohttp.ClientSession, url: str, limits: FetchLimits,
             return Fetched(data, content_type, hop_url, 1, 0.0, charset, hop)
         hop_url = normalize(target) or target
     raise FetchError("too_many_redirects", f"{url} redirected more than {limits.max_redirects} times")
+
+
+def _proxy_error(url: str, limits: FetchLimits, exc: aiohttp.ClientError) -> FetchError:
+    """The proxy could not be reached, or refused the tunnel (HTTPS): named without its credentials."""
+    proxy = limits.proxies.for_url(URL(url)) if limits.proxies is not None else None
+    via = redacted(proxy) if proxy else "the proxy"
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return FetchError("proxy_error", f"{url}: {via} answered HTTP {exc.status} to the tunnel request")
+    detail = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    return FetchError("proxy_error", f"{url}: cannot reach {via}: {detail or exc}")
 
 
 async def fetch_url(
@@ -182,6 +195,8 @@ async def fetch_url(
             raise FetchError("invalid_url", f"{url}: {exc}") from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
             error = FetchError("bad_response", f"{url}: {exc}")
+        except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
+            error = _proxy_error(url, limits, exc)
         except aiohttp.ClientConnectorDNSError as exc:
             error = FetchError("dns_error", f"{url}: cannot resolve {exc.host}: {exc.os_error or exc}")
         except aiohttp.ClientConnectorError as exc:

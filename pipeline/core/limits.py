@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.core.proxies import Proxies
+
 DEFAULT_MAX_PIXELS = 64_000_000
 
 
@@ -25,3 +27,4 @@ class FetchLimits:
     # Keep the first max_body_bytes of a longer body instead of failing with too_large
     # (robots.txt: RFC 9309 has crawlers parse at least the first 500 KiB, not refuse the site).
     truncate_body: bool = False
+    proxies: Proxies | None = None  # where requests go (HTTP_PROXY...); None: all direct

@@ -66,16 +66,25 @@ current_policy: ContextVar[AddressPolicy] = ContextVar("current_policy", default
 
 
 class GuardedResolver(AbstractResolver):
-    """A resolver that drops addresses the current job's policy forbids."""
+    """A resolver that drops addresses the current job's policy forbids.
 
-    def __init__(self, inner: AbstractResolver | None = None) -> None:
+    ``exempt`` names (the workers' proxies, ``pipeline.core.proxies``) resolve
+    unchecked: a proxy on the local network is the way out, not a target.
+    Through a proxy the target's name is resolved by the proxy, so for those
+    requests only literal addresses are checked (``check_literal``).
+    """
+
+    def __init__(self, inner: AbstractResolver | None = None, exempt: frozenset[str] = frozenset()) -> None:
         self._inner = inner or DefaultResolver()
+        self._exempt = frozenset(name.lower() for name in exempt)
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        policy = current_policy.get()
         results = await self._inner.resolve(host, port, family)
+        if host.lower() in self._exempt:
+            return results
+        policy = current_policy.get()
         allowed = [r for r in results if policy.permits(host, r["host"])]
         if not allowed:
             addresses = ", ".join(sorted({r["host"] for r in results}))

@@ -1,0 +1,161 @@
+"""Workers fetch through the proxy HTTP_PROXY names (loopback and NO_PROXY hosts directly), and say so when it fails.
+
+Each test has a Redis and a worker of its own: the session's worker, which has
+no proxy, must not take these jobs. The demo site is reached by a name no DNS
+resolves (``demo.test``): only the proxy knows where it is, so a request that
+went direct would fail as ``dns_error``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import exits
+from pipeline.cluster import WorkerProcess, start_worker, wait_ready
+from pipeline.config import Settings
+from pipeline.demo.site import DemoSite
+from pipeline.kinds.crawl import CrawlSpec
+from pipeline.ledger import Ledger
+from pipeline.ledger.connection import connect
+from pipeline.localredis import start_redis
+from pipeline.producer import Producer
+from tests.forward_proxy import ForwardProxy
+from tests.helpers import wait_for_job
+from tests.integration.test_cli import describe, run_cli, stderr_lines
+
+SITE_NAME = "demo.test"
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[DemoSite]:
+    with DemoSite(pages=30, slow_s=0.0) as demo:
+        yield demo
+
+
+@pytest.fixture(scope="module")
+def proxy(site: DemoSite) -> Iterator[ForwardProxy]:
+    with ForwardProxy(site.url) as forward:
+        yield forward
+
+
+class ProxiedCluster:
+    """A private Redis, one worker started with ``env`` (the proxy variables), a producer and a ledger."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.redis = start_redis(folder / "redis", appendonly=False)
+        self.worker: WorkerProcess | None = None
+        try:
+            self.worker = start_worker(self.redis.url, f"proxied-{id(self)}@{socket.gethostname()}",
+                                       env={"PIPELINE_HOME": str(folder / "home"), **env},
+                                       log_path=folder / "worker.log")  # fmt: skip
+            self.ledger = Ledger(connect(self.redis.url))
+            wait_ready(self.ledger, [self.worker])
+            self.producer = Producer(Settings.load(redis_url=self.redis.url, home=folder / "home"), self.redis.url)
+        except BaseException:
+            self.close()
+            raise
+
+    def crawl(self, seed: str) -> dict[str, object]:
+        job_id = self.producer.submit(CrawlSpec(seeds=[seed], max_depth=2, robots=False))
+        return wait_for_job(self.ledger, job_id)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.terminate()
+            if not self.worker.wait(30):
+                self.worker.kill()
+        self.redis.stop()
+
+
+@pytest.fixture
+def proxied(tmp_path: Path, proxy: ForwardProxy) -> Iterator[ProxiedCluster]:
+    cluster = ProxiedCluster(tmp_path, {"HTTP_PROXY": proxy.url, "NO_PROXY": "direct.test"})
+    yield cluster
+    cluster.close()
+
+
+def proxied_pages(proxy: ForwardProxy, host: str) -> int:
+    return sum(n for key, n in proxy.hits.items() if key.startswith(host + "/"))
+
+
+def test_a_crawl_reaches_through_the_proxy_a_site_only_the_proxy_can_resolve(
+    proxied: ProxiedCluster, proxy: ForwardProxy, site: DemoSite
+) -> None:
+    before = proxied_pages(proxy, SITE_NAME)
+    through = proxied.crawl(f"http://{SITE_NAME}/")
+    direct = proxied.crawl(site.url + "/")  # loopback: never through a proxy
+    fetched = through["pages"]["ok"] + through["pages"]["failed"] + through["pages"]["non_html"]  # type: ignore[index]
+    assert through["pages"]["ok"] == direct["pages"]["ok"] > 10, (through, direct)  # type: ignore[index]
+    assert "dns_error" not in through["failures"] and "proxy_error" not in through["failures"]  # type: ignore[operator]
+    # Every page, and every hop of a redirect and every retry of a 500, went through the proxy.
+    assert proxied_pages(proxy, SITE_NAME) - before >= fetched
+
+
+def test_loopback_addresses_are_fetched_directly_with_a_proxy_set(
+    proxied: ProxiedCluster, proxy: ForwardProxy, site: DemoSite
+) -> None:
+    before = sum(proxy.hits.values())
+    doc = proxied.crawl(site.url + "/")
+    assert doc["pages"]["ok"] > 10  # type: ignore[index]
+    assert sum(proxy.hits.values()) == before, "a loopback request went to the proxy"
+
+
+def test_a_no_proxy_host_is_fetched_directly(proxied: ProxiedCluster, proxy: ForwardProxy) -> None:
+    before = sum(proxy.hits.values())
+    doc = proxied.crawl("http://direct.test/")  # in NO_PROXY, and no DNS knows it
+    assert doc["failures"] == {"dns_error": 1}, doc["failures"]
+    assert sum(proxy.hits.values()) == before
+
+
+def test_a_proxy_that_cannot_be_reached_fails_the_page_with_proxy_error_naming_it_without_its_password(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound but not listening: connections are refused
+        cluster = ProxiedCluster(tmp_path, {"HTTP_PROXY": f"http://crawler:s3cret@127.0.0.1:{port}"})
+        try:
+            job_id = cluster.producer.submit(CrawlSpec(seeds=[f"http://{SITE_NAME}/"], robots=False))
+            doc = wait_for_job(cluster.ledger, job_id)
+            failures = list(cluster.ledger.results(job_id, failed_only=True))
+        finally:
+            cluster.close()
+    assert doc["state"] != "running" and doc["failures"] == {"proxy_error": 1}, doc
+    assert f"127.0.0.1:{port}" in (failures[0].detail or "") and "s3cret" not in (failures[0].detail or "")
+
+
+def test_a_worker_with_an_unusable_proxy_variable_stops_at_start_and_names_it(tmp_path: Path) -> None:
+    server = start_redis(tmp_path / "redis", appendonly=False)
+    log = tmp_path / "worker.log"
+    worker = start_worker(server.url, f"badproxy@{socket.gethostname()}", log_path=log,
+                          env={"HTTP_PROXY": "socks5://crawler:s3cret@127.0.0.1:1080",
+                               "PIPELINE_HOME": str(tmp_path / "home")})  # fmt: skip
+    try:
+        assert worker.wait(60), "the worker kept running with a proxy it cannot use"
+    finally:
+        if worker.alive():
+            worker.kill()
+        server.stop()
+    text = log.read_text()
+    assert "PIPELINE_HTTP_PROXY (or HTTP_PROXY)" in text and "s3cret" not in text
+
+
+def test_pipeline_worker_refuses_an_unusable_proxy_in_one_line_before_starting_celery(redis_url: str) -> None:
+    env = {**os.environ, "PIPELINE_REDIS_URL": redis_url, "HTTPS_PROXY": "socks5://crawler:s3cret@127.0.0.1:1080"}
+    done = run_cli("worker", env=env)
+    assert done.returncode == exits.UNAVAILABLE, describe(done)
+    assert stderr_lines(done) == [
+        "error: invalid configuration: PIPELINE_HTTPS_PROXY (or HTTPS_PROXY): must be a proxy URL like "
+        "http://proxy.example:3128 (http or https; got socks5://127.0.0.1)"
+    ], describe(done)
+
+
+def test_other_commands_are_not_stopped_by_a_proxy_variable_set_for_other_tools(redis_url: str) -> None:
+    env = {**os.environ, "PIPELINE_REDIS_URL": redis_url, "HTTP_PROXY": "socks5://127.0.0.1:1080"}
+    done = run_cli("jobs", "--json", env=env)
+    assert done.returncode == exits.OK, describe(done)
