@@ -32,8 +32,8 @@ from typing import Any
 
 from pipeline.core.errors import FetchError
 from pipeline.core.urls import host_of
-from pipeline.ledger.jobs import lua
 from pipeline.ledger.keys import politeness_keys
+from pipeline.ledger.scripts import lua
 from pipeline.throttle import AutoThrottle
 
 REUSE_S = 0.5  # how long a slot taken in Redis may pass from request to request on this worker

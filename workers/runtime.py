@@ -27,7 +27,6 @@ from pipeline.frontier import Frontier
 from pipeline.ledger import Ledger
 from pipeline.ledger.blobs import BlobStore
 from pipeline.ledger.connection import connect
-from pipeline.ledger.holdings import Holdings
 from pipeline.ledger.memory import RedisMemory, read_memory
 from pipeline.politeness import Gate
 from workers.heartbeat import Heartbeat, core_figures
@@ -119,7 +118,7 @@ class Runtime:
         heartbeat = Heartbeat(ledger, node, record, metrics, processes, lost_s=settings.worker_lost_s,
                               health_file=settings.health_file)  # fmt: skip
         # Held-item records outlive any lease they could matter for (see pipeline.ledger.holdings).
-        takeover = Takeover(Holdings(ledger.client), heartbeat.owner, round(2 * settings.visibility_timeout_s))
+        takeover = Takeover(ledger.holdings(), heartbeat.owner, round(2 * settings.visibility_timeout_s))
         runtime = cls(settings, node, loop, session, threads, processes, metrics, ledger, Frontier(ledger, settings),
                       blobs, heartbeat, takeover, limits)  # fmt: skip
         runtime.aredis = aredis

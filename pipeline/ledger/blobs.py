@@ -23,9 +23,9 @@ from typing import Any
 import redis
 
 from pipeline.ledger.connection import translated
-from pipeline.ledger.jobs import lua
 from pipeline.ledger.keys import BLOB_HELD, BLOB_SIZES, BLOB_TOTAL, blob_key
 from pipeline.ledger.memory import FULL_HINT, read_memory
+from pipeline.ledger.scripts import lua
 
 log = logging.getLogger(__name__)
 _BUDGET_KEYS = [BLOB_HELD, BLOB_SIZES, BLOB_TOTAL]

@@ -25,8 +25,8 @@ from typing import Any
 import redis
 
 from pipeline.ledger.connection import translated
-from pipeline.ledger.jobs import lua
 from pipeline.ledger.keys import job_key, live_key
+from pipeline.ledger.scripts import lua
 
 
 @translated

@@ -3,7 +3,9 @@
 Key names are in ``pipeline.ledger.keys``. Every mutation that must be exact is
 one Lua script (``pipeline/ledger/lua``), so it is atomic across all workers
 and a retried batch is a no-op. Connection errors leave every method as
-``BrokerUnavailable`` (``translated``).
+``BrokerUnavailable`` (``translated``). What concerns the cluster rather than
+a job (workers, queues, memory, caches) is ``ClusterLedger`` in
+``pipeline.ledger.cluster``, which ``Ledger`` inherits.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import redis
@@ -20,31 +21,10 @@ import redis
 from pipeline.core.aggregate import ItemResult, Totals
 from pipeline.core.document import JobMeta
 from pipeline.core.errors import JobNotFound, UsageError
-from pipeline.ledger.cache import CacheStats, cache_stats, clear_cache
+from pipeline.ledger.cluster import ClusterLedger
 from pipeline.ledger.connection import translated
-from pipeline.ledger.keys import (
-    ACTIVE_JOBS,
-    BLOB_TOTAL,
-    CRAWL_DEPTH_PARTS,
-    JOBS,
-    OUTPUT_DIRS,
-    WORKER_PREFIX,
-    job_key,
-    job_keys,
-    live_key,
-    worker_key,
-)
-from pipeline.ledger.memory import RedisMemory, memory_report, read_memory
-
-
-def lua(name: str, *prelude: str) -> str:
-    """A script, prefixed with the shared functions it calls (Redis scripts cannot import)."""
-    files = resources.files("pipeline.ledger.lua")
-    return "".join(files.joinpath(part).read_text() for part in (*prelude, name))
-
-
-PRIORITY_SEP = "\x06\x16"
-PRIORITY_STEPS = (0, 3, 6, 9)
+from pipeline.ledger.keys import ACTIVE_JOBS, CRAWL_DEPTH_PARTS, JOBS, OUTPUT_DIRS, job_key, job_keys
+from pipeline.ledger.scripts import lua
 
 
 @dataclass(frozen=True)
@@ -68,8 +48,11 @@ class DispatchParams:
 
 
 @translated
-class Ledger:
-    """Typed access to the ledger; ``client`` must decode responses to str."""
+class Ledger(ClusterLedger):
+    """Typed access to the ledger; ``client`` must decode responses to str.
+
+    The cluster-wide methods (workers, queues, memory, caches) come from ``ClusterLedger``.
+    """
 
     def __init__(self, client: redis.Redis) -> None:
         # redis-py's annotations cannot say "decode_responses=True returns str".
@@ -348,68 +331,7 @@ class Ledger:
                 self.client.zrem(JOBS, job_id)  # expired: drop the index entry
         return metas
 
-    # -- workers and caches --------------------------------------------------------
-    def beat(self, node: str, fields: Mapping[str, str], ttl_s: int, instance: str, lost_s: float) -> None:
-        """Refresh a worker's self-description (``pl:worker:NODE``, gone ``ttl_s`` after its last beat)
-        and its live instance (``pl:live:NODE``, gone ``lost_s`` after: then its items are taken over)."""
-        pipe = self.client.pipeline()
-        pipe.hset(worker_key(node), mapping=dict(fields))
-        pipe.expire(worker_key(node), ttl_s)
-        pipe.set(live_key(node), instance, px=max(1, round(lost_s * 1000)))
-        pipe.execute()
-
-    def keep_alive(self, node: str, ttl_s: int, lost_s: float) -> bool:
-        """Extend a worker's records without writing anything new: what a beat can do on a full Redis
-        (EXPIRE needs no memory; a MULTI would be refused whole). False if they had already expired."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.expire(worker_key(node), ttl_s)
-        pipe.pexpire(live_key(node), max(1, round(lost_s * 1000)))
-        return all(pipe.execute())
-
-    def forget_worker(self, node: str) -> None:
-        self.client.delete(worker_key(node), live_key(node))
-
-    def worker_alive(self, node: str) -> bool:
-        return bool(self.client.exists(worker_key(node)))
-
-    def workers(self) -> list[dict[str, Any]]:
-        """Every live worker's record (decoded), sorted by name."""
-        found: list[dict[str, Any]] = []
-        for key in self.client.scan_iter(match=WORKER_PREFIX + "*", count=200):
-            raw = self.client.hgetall(key)
-            if raw:
-                found.append({str(k): json.loads(v) for k, v in raw.items()})
-        return sorted(found, key=lambda w: str(w.get("name", "")))
-
-    def queue_depths(self, queues: Sequence[str]) -> dict[str, int]:
-        """Messages waiting in each broker queue (not those a worker holds unacknowledged).
-
-        kombu's Redis transport keeps one list per queue and priority step: NAME for
-        priority 0, NAME + "\\x06\\x16" + step for the others. Flower's broker page
-        sums them the same way (flower/utils/broker.py, RedisBase).
-        """
-        pipe = self.client.pipeline()
-        for queue in queues:
-            for step in PRIORITY_STEPS:
-                pipe.llen(queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}")
-        lengths = pipe.execute()
-        per_queue = len(PRIORITY_STEPS)
-        return {queue: sum(lengths[i * per_queue : (i + 1) * per_queue]) for i, queue in enumerate(queues)}
-
-    def memory(self) -> RedisMemory:
-        """Redis's ``INFO memory``: used bytes against ``maxmemory``."""
-        return read_memory(self.client)
-
-    def memory_report(self, blob_budget_bytes: int | None) -> dict[str, Any]:
-        """``memory`` and the fetched bytes held against their budget (``pipeline.ledger.memory.memory_report``)."""
-        return memory_report(self.memory(), max(0, int(self.client.get(BLOB_TOTAL) or 0)), blob_budget_bytes)
-
-    def cache_stats(self, *, ttl_s: int, max_total_bytes: int) -> CacheStats:
-        return cache_stats(self.client, ttl_s=ttl_s, max_total_bytes=max_total_bytes)
-
-    def clear_cache(self) -> int:
-        return clear_cache(self.client)
-
+    # -- the client --------------------------------------------------------------
     def ping(self) -> None:
         """Raises ``BrokerUnavailable`` (with what to do) unless Redis answers."""
         self.client.ping()
