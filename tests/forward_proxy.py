@@ -3,7 +3,7 @@
 A client sends it absolute-form requests (``GET http://demo.test/page/1.html``);
 it forwards each to ``upstream`` with the request's own Host header (so the
 demo site writes its links for the name the client asked for), without
-following redirects, and counts what it forwarded by host and path.
+following redirects, and counts what it forwarded by host and path, and keeps the credentials it was given.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class ForwardProxy(ThreadedSite):
         self.upstream = upstream.rstrip("/")
         self._lock = threading.Lock()
         self._hits: collections.Counter[str] = collections.Counter()
+        self.credentials: set[str] = set()  # every Proxy-Authorization header seen
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -45,6 +46,8 @@ class ForwardProxy(ThreadedSite):
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         with self._lock:
             self._hits[f"{request.host}{request.path}"] += 1
+            if "Proxy-Authorization" in request.headers:
+                self.credentials.add(request.headers["Proxy-Authorization"])
         if self._session is None:
             self._session = aiohttp.ClientSession(auto_decompress=True)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}

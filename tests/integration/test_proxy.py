@@ -8,6 +8,7 @@ went direct would fail as ``dns_error``.
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 from collections.abc import Iterator
@@ -74,7 +75,8 @@ class ProxiedCluster:
 
 @pytest.fixture
 def proxied(tmp_path: Path, proxy: ForwardProxy) -> Iterator[ProxiedCluster]:
-    cluster = ProxiedCluster(tmp_path, {"HTTP_PROXY": proxy.url, "NO_PROXY": "direct.test"})
+    with_password = proxy.url.replace("http://", "http://crawler:s3cret@")
+    cluster = ProxiedCluster(tmp_path, {"HTTP_PROXY": with_password, "NO_PROXY": "direct.test"})
     yield cluster
     cluster.close()
 
@@ -94,6 +96,7 @@ def test_a_crawl_reaches_through_the_proxy_a_site_only_the_proxy_can_resolve(
     assert "dns_error" not in through["failures"] and "proxy_error" not in through["failures"]  # type: ignore[operator]
     # Every page, and every hop of a redirect and every retry of a 500, went through the proxy.
     assert proxied_pages(proxy, SITE_NAME) - before >= fetched
+    assert proxy.credentials == {"Basic " + base64.b64encode(b"crawler:s3cret").decode()}
 
 
 def test_loopback_addresses_are_fetched_directly_with_a_proxy_set(
