@@ -21,9 +21,11 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authorization", "prox
 
 
 class ForwardProxy(ThreadedSite):
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, require: str | None = None) -> None:
+        """``require``: a ``Proxy-Authorization`` value without which it answers 407."""
         super().__init__()
         self.upstream = upstream.rstrip("/")
+        self.require = require
         self._lock = threading.Lock()
         self._hits: collections.Counter[str] = collections.Counter()
         self.credentials: set[str] = set()  # every Proxy-Authorization header seen
@@ -48,6 +50,8 @@ class ForwardProxy(ThreadedSite):
             self._hits[f"{request.host}{request.path}"] += 1
             if "Proxy-Authorization" in request.headers:
                 self.credentials.add(request.headers["Proxy-Authorization"])
+        if self.require is not None and request.headers.get("Proxy-Authorization") != self.require:
+            return web.Response(status=407, headers={"Proxy-Authenticate": 'Basic realm="test"'})
         if self._session is None:
             self._session = aiohttp.ClientSession(auto_decompress=True)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}

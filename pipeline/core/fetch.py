@@ -128,6 +128,8 @@ async def _hop(
     target = URL(url)
     proxy = limits.proxies.for_url(target) if limits.proxies is not None else None
     async with session.get(target, timeout=timeout, allow_redirects=False, headers=headers, proxy=proxy) as response:
+        if response.status == 407 and proxy is not None:
+            raise _proxy_wants_credentials(url, proxy)
         if response.status in REDIRECT_STATUS and "Location" in response.headers:
             return urljoin(url, response.headers["Location"]), b"", "", None
         if response.status >= 400:
@@ -157,11 +159,18 @@ async def _follow(session: aiohttp.ClientSession, url: str, limits: FetchLimits,
     raise FetchError("too_many_redirects", f"{url} redirected more than {limits.max_redirects} times")
 
 
+def _proxy_wants_credentials(url: str, proxy: str) -> FetchError:
+    return FetchError("proxy_error", f"{url}: {redacted(proxy)} wants valid credentials (HTTP 407): put them in the "
+                                     "proxy URL, http://user:password@host:port")  # fmt: skip
+
+
 def _proxy_error(url: str, limits: FetchLimits, exc: aiohttp.ClientError) -> FetchError:
     """The proxy could not be reached, or refused the tunnel (HTTPS): named without its credentials."""
     proxy = limits.proxies.for_url(URL(url)) if limits.proxies is not None else None
     via = redacted(proxy) if proxy else "the proxy"
     if isinstance(exc, aiohttp.ClientHttpProxyError):
+        if exc.status == 407 and proxy:
+            return _proxy_wants_credentials(url, proxy)
         return FetchError("proxy_error", f"{url}: {via} answered HTTP {exc.status} to the tunnel request")
     detail = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
     return FetchError("proxy_error", f"{url}: cannot reach {via}: {detail or exc}")

@@ -132,6 +132,19 @@ def test_a_proxy_that_cannot_be_reached_fails_the_page_with_proxy_error_naming_i
     assert f"127.0.0.1:{port}" in (failures[0].detail or "") and "s3cret" not in (failures[0].detail or "")
 
 
+def test_a_proxy_asking_for_credentials_fails_the_page_saying_where_they_go(tmp_path: Path, site: DemoSite) -> None:
+    with ForwardProxy(site.url, require="Basic " + base64.b64encode(b"crawler:s3cret").decode()) as strict:
+        cluster = ProxiedCluster(tmp_path, {"HTTP_PROXY": strict.url})
+        try:
+            job_id = cluster.producer.submit(CrawlSpec(seeds=[f"http://{SITE_NAME}/"], robots=False))
+            doc = wait_for_job(cluster.ledger, job_id)
+            failures = list(cluster.ledger.results(job_id, failed_only=True))
+        finally:
+            cluster.close()
+    assert doc["failures"] == {"proxy_error": 1}, doc
+    assert "wants valid credentials (HTTP 407)" in failures[0].detail and "http://user:password@" in failures[0].detail
+
+
 def test_a_worker_with_an_unusable_proxy_variable_stops_at_start_and_names_it(tmp_path: Path) -> None:
     server = start_redis(tmp_path / "redis", appendonly=False)
     log = tmp_path / "worker.log"
