@@ -8,6 +8,7 @@ following redirects, and counts what it forwarded by host and path, and keeps th
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import threading
 
@@ -59,3 +60,75 @@ class ForwardProxy(ThreadedSite):
             body = await got.read()
             answer = {k: v for k, v in got.headers.items() if k.lower() not in HOP_BY_HOP}
             return web.Response(status=got.status, body=body, headers=answer)
+
+
+class TunnelProxy:
+    """An HTTPS proxy's CONNECT: every tunnel goes to one upstream port on loopback, whatever it asks for.
+
+    Counts the tunnels by the authority asked (``secure.test:443``); bytes flow
+    both ways untouched, so TLS is between the client and the upstream server.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self.tunnels: collections.Counter[str] = collections.Counter()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._tunnel, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            method, authority, _ = (await reader.readline()).decode("latin-1").split()
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass  # the request's headers
+            if method != "CONNECT":
+                writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.tunnels[authority] += 1
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except (OSError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    def __enter__(self) -> TunnelProxy:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("TunnelProxy did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            assert self._server is not None
+            self._server.close()
+            for task in asyncio.all_tasks() - {asyncio.current_task()}:
+                task.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    finally:
+        writer.close()

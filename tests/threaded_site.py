@@ -8,6 +8,7 @@ are here, once.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from types import TracebackType
 from typing import Self
@@ -18,8 +19,8 @@ from aiohttp import web
 class ThreadedSite:
     """``with Site(...) as site:`` serves ``site.url`` until the block ends."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.host = host
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
+        self.host, self.tls = host, tls
         self.port = 0
         self._ready = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -28,7 +29,7 @@ class ThreadedSite:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def _routes(self, app: web.Application) -> None:
         """Add the site's routes to ``app``."""
@@ -40,7 +41,7 @@ class ThreadedSite:
         self._routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.tls)
         self._loop.run_until_complete(site.start())
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._ready.set()

@@ -3,7 +3,8 @@
 ``fetch_url`` runs on the worker's event loop with the worker's one session.
 Every way a fetch can go wrong ends as a ``FetchError`` whose reason goes into
 the report: ``http_404``, ``http_500``, ``timeout``, ``too_large``,
-``dns_error``, ``connection_error``, ``proxy_error``, ``unsupported_scheme``, ``invalid_url``, ``not_found``.
+``dns_error``, ``connection_error``, ``proxy_error``, ``tls_error``, ``unsupported_scheme``, ``invalid_url``,
+``not_found``.
 """
 
 from __future__ import annotations
@@ -202,10 +203,15 @@ async def fetch_url(
             error = FetchError("timeout", f"{url} did not answer within {limits.timeout_s:g} s")
         except aiohttp.InvalidURL as exc:
             raise FetchError("invalid_url", f"{url}: {exc}") from None
+        except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:  # before their bases
+            error = _proxy_error(url, limits, exc)
+        except aiohttp.ClientConnectorCertificateError as exc:  # asking again changes nothing
+            raise FetchError("tls_error", f"{url}: the site's certificate is not trusted ({exc.certificate_error}); "
+                                          "a private CA's certificate goes in SSL_CERT_FILE") from None  # fmt: skip
+        except aiohttp.ClientSSLError as exc:
+            error = FetchError("tls_error", f"{url}: TLS failed: {exc}")
         except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
             error = FetchError("bad_response", f"{url}: {exc}")
-        except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
-            error = _proxy_error(url, limits, exc)
         except aiohttp.ClientConnectorDNSError as exc:
             error = FetchError("dns_error", f"{url}: cannot resolve {exc.host}: {exc.os_error or exc}")
         except aiohttp.ClientConnectorError as exc:

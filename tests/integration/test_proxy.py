@@ -11,10 +11,13 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import ssl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from pipeline.cli import exits
 from pipeline.cluster import WorkerProcess, start_worker, wait_ready
@@ -25,9 +28,10 @@ from pipeline.ledger import Ledger
 from pipeline.ledger.connection import connect
 from pipeline.localredis import start_redis
 from pipeline.producer import Producer
-from tests.forward_proxy import ForwardProxy
+from tests.forward_proxy import ForwardProxy, TunnelProxy
 from tests.helpers import wait_for_job
 from tests.integration.test_cli import describe, run_cli, stderr_lines
+from tests.threaded_site import ThreadedSite
 
 SITE_NAME = "demo.test"
 
@@ -143,6 +147,55 @@ def test_a_proxy_asking_for_credentials_fails_the_page_saying_where_they_go(tmp_
             cluster.close()
     assert doc["failures"] == {"proxy_error": 1}, doc
     assert "wants valid credentials (HTTP 407)" in failures[0].detail and "http://user:password@" in failures[0].detail
+
+
+class SecureSite(ThreadedSite):
+    """Three HTML pages over TLS for ``secure.test`` (a self-signed certificate): / links to /a and /b."""
+
+    def _routes(self, app: web.Application) -> None:
+        def page(links: str) -> web.Response:
+            return web.Response(text=f"<html><body>{links}</body></html>", content_type="text/html")
+
+        async def home(request: web.Request) -> web.Response:
+            return page('<a href="https://secure.test/a">a</a> <a href="/b">b</a>')
+
+        async def leaf(request: web.Request) -> web.Response:
+            return page("<p>leaf</p>")
+
+        app.router.add_get("/", home)
+        app.router.add_get("/{name:[ab]}", leaf)
+
+
+def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for ``name`` and its key, made by the openssl command line (no Python package needed)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
+                   check=True, capture_output=True)  # fmt: skip
+    return cert, key
+
+
+def test_https_goes_through_the_proxy_s_tunnel_with_the_site_s_certificate_checked(tmp_path: Path) -> None:
+    """SSL_CERT_FILE is how a worker trusts a private CA (here the test's own certificate): OpenSSL reads it."""
+    cert, key = self_signed(tmp_path, "secure.test")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    with SecureSite(tls=tls) as secure, TunnelProxy(secure.port) as tunnel:
+        env = {"HTTPS_PROXY": tunnel.url, "SSL_CERT_FILE": str(cert)}
+        cluster = ProxiedCluster(tmp_path / "trusting", env)
+        try:
+            doc = cluster.crawl("https://secure.test/")
+        finally:
+            cluster.close()
+        assert doc["pages"]["ok"] == 3 and not doc["failures"], doc  # type: ignore[index]
+        assert tunnel.tunnels["secure.test:443"] >= 1
+        # Without the certificate the tunnel opens, and the TLS check refuses the site.
+        cluster = ProxiedCluster(tmp_path / "doubting", {"HTTPS_PROXY": tunnel.url})
+        try:
+            doc = cluster.crawl("https://secure.test/")
+        finally:
+            cluster.close()
+        assert doc["pages"]["ok"] == 0 and doc["failures"] == {"tls_error": 1}, doc  # type: ignore[index]
 
 
 def test_a_worker_with_an_unusable_proxy_variable_stops_at_start_and_names_it(tmp_path: Path) -> None:
