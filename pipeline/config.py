@@ -111,11 +111,13 @@ class Settings(BaseSettings):
     # PIPELINE_-prefixed names win over the plain ones (upper or lower case).
     http_proxy: str | None = Field(
         None,
+        repr=False,  # may hold a password
         validation_alias=AliasChoices("PIPELINE_HTTP_PROXY", "HTTP_PROXY"),
         description="proxy for http:// requests (PIPELINE_HTTP_PROXY, else HTTP_PROXY/http_proxy)",
     )
     https_proxy: str | None = Field(
         None,
+        repr=False,
         validation_alias=AliasChoices("PIPELINE_HTTPS_PROXY", "HTTPS_PROXY"),
         description="proxy for https:// requests (PIPELINE_HTTPS_PROXY, else HTTPS_PROXY/https_proxy)",
     )

@@ -85,8 +85,7 @@ class Runtime:
             # the politeness gate, and a second, hidden cap of the connector would
             # silently lower it (measured: it halved crawl throughput).
             # PIPELINE_RESOLVE pins go *inside* the guard: a pinned name is checked like any other.
-            exempt = proxies.hosts if proxies is not None else frozenset()  # the way out is not a target
-            resolver = GuardedResolver(PinnedResolver(settings.resolve_pins), exempt=exempt)
+            resolver = GuardedResolver(PinnedResolver(settings.resolve_pins))
             connector = aiohttp.TCPConnector(limit=512, limit_per_host=0, use_dns_cache=False, resolver=resolver)
             # trust_env=False: with it aiohttp re-reads ~/.netrc on every request
             # (seen in a profile); proxies come from the settings, read once (pipeline.core.proxies).

@@ -29,8 +29,8 @@ from yarl import URL
 from pipeline.core.bodies import LARGE_BYTES, current_hold
 from pipeline.core.errors import FetchError
 from pipeline.core.limits import FetchLimits
-from pipeline.core.proxies import redacted
-from pipeline.core.ssrf import current_policy
+from pipeline.core.proxies import proxy_host, redacted
+from pipeline.core.ssrf import current_policy, current_proxy_host
 from pipeline.core.urls import normalize
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -123,14 +123,31 @@ async def _hop(
     session: aiohttp.ClientSession, url: str, limits: FetchLimits
 ) -> tuple[str | None, bytes, str, str | None]:
     """One request without following redirects: (redirect target or None, body, type, charset)."""
+    target = URL(url)
+    proxy = limits.proxies.for_url(target) if limits.proxies is not None else None
+    if proxy is None:
+        return await _request(session, url, target, limits, None)
+    # The proxy's own name is let through the SSRF guard for this request only (pipeline.core.ssrf).
+    token = current_proxy_host.set(proxy_host(proxy))
+    try:
+        return await _request(session, url, target, limits, proxy)
+    except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError, aiohttp.ClientConnectorDNSError) as exc:
+        if isinstance(exc, aiohttp.ClientConnectorDNSError) and exc.host != proxy_host(proxy):
+            raise  # the site's name (an HTTPS tunnel's target is resolved by the proxy, so this is rare)
+        raise _proxy_trouble(url, proxy, exc) from None
+    finally:
+        current_proxy_host.reset(token)
+
+
+async def _request(
+    session: aiohttp.ClientSession, url: str, target: URL, limits: FetchLimits, proxy: str | None
+) -> tuple[str | None, bytes, str, str | None]:
     timeout = aiohttp.ClientTimeout(total=limits.timeout_s, connect=limits.connect_timeout_s)
     agent = current_user_agent.get()
     headers = {"User-Agent": agent} if agent else None
-    target = URL(url)
-    proxy = limits.proxies.for_url(target) if limits.proxies is not None else None
     async with session.get(target, timeout=timeout, allow_redirects=False, headers=headers, proxy=proxy) as response:
         if response.status == 407 and proxy is not None:
-            raise _proxy_wants_credentials(url, proxy)
+            raise _ProxyTrouble(_proxy_wants_credentials(url, proxy), retry=False)
         if response.status in REDIRECT_STATUS and "Location" in response.headers:
             return urljoin(url, response.headers["Location"]), b"", "", None
         if response.status >= 400:
@@ -160,21 +177,30 @@ async def _follow(session: aiohttp.ClientSession, url: str, limits: FetchLimits,
     raise FetchError("too_many_redirects", f"{url} redirected more than {limits.max_redirects} times")
 
 
+class _ProxyTrouble(Exception):
+    """The proxy, not the site, failed a hop: ``error`` says so; ``retry`` if asking again may help."""
+
+    def __init__(self, error: FetchError, retry: bool) -> None:
+        self.error, self.retry = error, retry
+
+
 def _proxy_wants_credentials(url: str, proxy: str) -> FetchError:
     return FetchError("proxy_error", f"{url}: {redacted(proxy)} wants valid credentials (HTTP 407): put them in the "
                                      "proxy URL, http://user:password@host:port")  # fmt: skip
 
 
-def _proxy_error(url: str, limits: FetchLimits, exc: aiohttp.ClientError) -> FetchError:
-    """The proxy could not be reached, or refused the tunnel (HTTPS): named without its credentials."""
-    proxy = limits.proxies.for_url(URL(url)) if limits.proxies is not None else None
-    via = redacted(proxy) if proxy else "the proxy"
+def _proxy_trouble(url: str, proxy: str, exc: aiohttp.ClientError) -> _ProxyTrouble:
+    """What the proxy of this hop did wrong, named without its credentials; a refused tunnel (4xx) is final."""
+    via = redacted(proxy)
     if isinstance(exc, aiohttp.ClientHttpProxyError):
-        if exc.status == 407 and proxy:
-            return _proxy_wants_credentials(url, proxy)
-        return FetchError("proxy_error", f"{url}: {via} answered HTTP {exc.status} to the tunnel request")
+        if exc.status == 407:
+            return _ProxyTrouble(_proxy_wants_credentials(url, proxy), retry=False)
+        refused = FetchError("proxy_error", f"{url}: {via} answered HTTP {exc.status} to the tunnel request")
+        return _ProxyTrouble(refused, retry=exc.status >= 500)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return _ProxyTrouble(FetchError("proxy_error", f"{url}: cannot resolve the proxy {via}"), retry=True)
     detail = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
-    return FetchError("proxy_error", f"{url}: cannot reach {via}: {detail or exc}")
+    return _ProxyTrouble(FetchError("proxy_error", f"{url}: cannot reach {via}: {detail or exc}"), retry=True)
 
 
 async def fetch_url(
@@ -201,13 +227,15 @@ async def fetch_url(
             wait = exc.retry_after
         except TimeoutError:
             error = FetchError("timeout", f"{url} did not answer within {limits.timeout_s:g} s")
-        except aiohttp.InvalidURL as exc:
-            raise FetchError("invalid_url", f"{url}: {exc}") from None
-        except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:  # before their bases
-            error = _proxy_error(url, limits, exc)
+        except _ProxyTrouble as trouble:
+            if not trouble.retry:
+                raise trouble.error from None
+            error = trouble.error
+        except aiohttp.InvalidURL:  # its text is the URL aiohttp could not use: the page's, or the proxy's
+            raise FetchError("invalid_url", f"{url} is not a URL that can be requested") from None
         except aiohttp.ClientConnectorCertificateError as exc:  # asking again changes nothing
-            raise FetchError("tls_error", f"{url}: the site's certificate is not trusted ({exc.certificate_error}); "
-                                          "a private CA's certificate goes in SSL_CERT_FILE") from None  # fmt: skip
+            raise FetchError("tls_error", f"{url}: certificate refused ({exc.certificate_error}); for a private CA, "
+                                          "SSL_CERT_FILE names a bundle with it") from None  # fmt: skip
         except aiohttp.ClientSSLError as exc:
             error = FetchError("tls_error", f"{url}: TLS failed: {exc}")
         except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:

@@ -32,15 +32,31 @@ _LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
 
 def check_proxy_url(value: str) -> str:
     """``value`` if it is a usable proxy URL (``http://[user:password@]host[:port]``); never echoes a password."""
+    value = value.strip()
+    if "://" not in value:
+        raise ConfigError("must be a proxy URL like http://proxy.example:3128 (no scheme: add http://)")
     try:
-        parts = urlsplit(value.strip())
-        parts.port  # noqa: B018 - raises on a port that is not a number
+        parts = urlsplit(value)
+    except ValueError:  # a bracketed host that is no IPv6 address, say
+        raise ConfigError("must be a proxy URL like http://proxy.example:3128 (this one does not parse)") from None
+    try:
+        port = parts.port
     except ValueError:
-        raise ConfigError("the proxy's port must be a number from 1 to 65535") from None
+        port = 0
+    if port == 0:
+        raise ConfigError("the proxy's port must be a number from 1 to 65535")
     if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
-        shown = f"{parts.scheme}://{parts.hostname or ''}" if parts.scheme else "(no scheme)"
-        raise ConfigError(f"must be a proxy URL like http://proxy.example:3128 (http or https; got {shown})")
-    return value.strip()
+        got = f"{parts.scheme}://{parts.hostname or ''}"
+        raise ConfigError(f"must be a proxy URL like http://proxy.example:3128 (http or https; got {got})")
+    from yarl import URL  # what aiohttp will parse it with, on every request: refuse here what it would refuse there
+
+    try:
+        host = URL(value).raw_host or ""
+    except (ValueError, UnicodeError):
+        host = ""
+    if not host or any(c.isspace() or c in '<>\\^`{|}"' for c in host):
+        raise ConfigError(f"the proxy's host is not a valid host name (in {redacted(value)})")
+    return value
 
 
 def redacted(proxy: str) -> str:
@@ -52,6 +68,11 @@ def redacted(proxy: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return f"{parts.scheme}://{netloc}"
+
+
+def proxy_host(proxy: str) -> str:
+    """The proxy's host name, lowercase, as the resolver is asked for it."""
+    return (urlsplit(proxy).hostname or "").lower()
 
 
 def _no_proxy_entries(value: str | None) -> tuple[str, ...]:
@@ -107,11 +128,6 @@ class Proxies:
         if not http and not https:
             return None
         return cls(http, https, _no_proxy_entries(no_proxy), frozenset(p.lower() for p in pinned))
-
-    @property
-    def hosts(self) -> frozenset[str]:
-        """The proxies' own host names: the SSRF guard lets requests reach them (``pipeline.core.ssrf``)."""
-        return frozenset(h for p in (self.http, self.https) if p and (h := urlsplit(p).hostname))
 
     def for_url(self, url: URL) -> str | None:
         """The proxy ``url`` goes through, or None to go direct."""

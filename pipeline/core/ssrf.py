@@ -63,26 +63,29 @@ class AddressPolicy:
 
 UNRESTRICTED = AddressPolicy(allow_private=True)
 current_policy: ContextVar[AddressPolicy] = ContextVar("current_policy", default=UNRESTRICTED)
+# The proxy the current request goes through (its host name, lowercase), set by ``fetch._hop`` for that request only.
+current_proxy_host: ContextVar[str | None] = ContextVar("current_proxy_host", default=None)
 
 
 class GuardedResolver(AbstractResolver):
     """A resolver that drops addresses the current job's policy forbids.
 
-    ``exempt`` names (the workers' proxies, ``pipeline.core.proxies``) resolve
-    unchecked: a proxy on the local network is the way out, not a target.
-    Through a proxy the target's name is resolved by the proxy, so for those
-    requests only literal addresses are checked (``check_literal``).
+    The one name it does not check is ``current_proxy_host``: set by the fetch
+    only while a request goes through that proxy, whose own address (often on
+    the local network) is the way out, not a target. A direct request to the
+    same name is checked like any other. Through a proxy the target's name is
+    resolved by the proxy, so for those requests only literal addresses are
+    checked (``check_literal``).
     """
 
-    def __init__(self, inner: AbstractResolver | None = None, exempt: frozenset[str] = frozenset()) -> None:
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
         self._inner = inner or DefaultResolver()
-        self._exempt = frozenset(name.lower() for name in exempt)
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        if host.lower() in self._exempt:
+        if host.lower() == current_proxy_host.get():
             return results
         policy = current_policy.get()
         allowed = [r for r in results if policy.permits(host, r["host"])]

@@ -7,7 +7,7 @@ from yarl import URL
 
 from pipeline.config import Settings
 from pipeline.core.errors import ConfigError
-from pipeline.core.proxies import Proxies, check_proxy_url, redacted
+from pipeline.core.proxies import Proxies, check_proxy_url, proxy_host, redacted
 
 PROXY = "http://user:s3cret@proxy.corp:3128"
 
@@ -76,8 +76,8 @@ def test_other_hosts_still_go_through_the_proxy(no_proxy: str, url: str) -> None
     assert proxies(no_proxy).for_url(URL(url)) == PROXY
 
 
-def test_the_proxies_own_hosts_are_known_to_the_ssrf_guard() -> None:
-    assert proxies().hosts == frozenset({"proxy.corp", "tunnel.corp"})
+def test_the_proxy_host_is_named_as_the_resolver_is_asked_for_it() -> None:
+    assert proxy_host("http://user:pw@Proxy.Corp:3128") == "proxy.corp"
 
 
 def test_credentials_never_appear_in_logs_or_reprs() -> None:
@@ -86,10 +86,15 @@ def test_credentials_never_appear_in_logs_or_reprs() -> None:
     assert "s3cret" not in repr(proxies())
 
 
-@pytest.mark.parametrize("value", ["socks5://proxy:1080", "proxy.corp:3128", "http://", "http://proxy:99999"])
-def test_an_unusable_proxy_url_is_refused_with_what_to_write(value: str) -> None:
-    with pytest.raises(ConfigError, match="proxy"):
+@pytest.mark.parametrize(
+    "value",
+    ["socks5://proxy:1080", "proxy.corp:3128", "admin:s3cret@proxy:3128", "http://", "http://proxy:99999",
+     "http://proxy:0", "http://pro xy:3128", "http://admin:s3cret@[::1]x:3128"],
+)  # fmt: skip
+def test_an_unusable_proxy_url_is_refused_with_what_to_write_and_never_its_password(value: str) -> None:
+    with pytest.raises(ConfigError, match="proxy") as refused:
         check_proxy_url(value)
+    assert "s3cret" not in str(refused.value)
 
 
 def test_settings_read_the_standard_variables_in_either_case(monkeypatch: pytest.MonkeyPatch) -> None:

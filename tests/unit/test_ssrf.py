@@ -12,6 +12,7 @@ from pipeline.core.ssrf import (
     GuardedResolver,
     PinnedResolver,
     current_policy,
+    current_proxy_host,
     is_public,
     literal_address,
     parse_pins,
@@ -84,16 +85,28 @@ def test_pins_parse_like_curl_resolve_and_bad_entries_say_the_expected_form() ->
 PINS = {"internal.test": "127.0.0.2", "public.test": "8.8.8.8"}
 
 
-def _resolve(host: str, policy: AddressPolicy) -> list[str]:
+def _resolve(host: str, policy: AddressPolicy, through_proxy: str | None = None) -> list[str]:
     async def run() -> list[str]:  # aiohttp's default resolver wants a running loop
         resolver = GuardedResolver(PinnedResolver(PINS))
-        token = current_policy.set(policy)
+        token, proxy_token = current_policy.set(policy), current_proxy_host.set(through_proxy)
         try:
             return [result["host"] for result in await resolver.resolve(host, 80)]
         finally:
+            current_proxy_host.reset(proxy_token)
             current_policy.reset(token)
 
     return asyncio.run(run())
+
+
+def test_the_proxy_a_request_goes_through_may_be_on_a_private_address() -> None:
+    assert _resolve("internal.test", AddressPolicy(), through_proxy="internal.test") == ["127.0.0.2"]
+
+
+def test_the_proxys_name_is_checked_like_any_other_when_a_request_goes_direct_to_it() -> None:
+    with pytest.raises(FetchError, match="non-public address"):
+        _resolve("internal.test", AddressPolicy(), through_proxy=None)
+    with pytest.raises(FetchError, match="non-public address"):
+        _resolve("internal.test", AddressPolicy(), through_proxy="proxy.elsewhere")
 
 
 def test_a_name_pinned_to_loopback_is_refused_by_the_guard_unless_trusted() -> None:
