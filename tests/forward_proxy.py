@@ -69,8 +69,9 @@ class TunnelProxy:
     both ways untouched, so TLS is between the client and the upstream server.
     """
 
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
+    def __init__(self, upstream_port: int, refuse: int | None = None) -> None:
+        """``refuse``: answer every CONNECT with this status instead of opening the tunnel."""
+        self.upstream_port, self.refuse = upstream_port, refuse
         self.port = 0
         self.tunnels: collections.Counter[str] = collections.Counter()
         self._loop = asyncio.new_event_loop()
@@ -98,6 +99,9 @@ class TunnelProxy:
                 writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
                 return
             self.tunnels[authority] += 1
+            if self.refuse is not None:
+                writer.write(f"HTTP/1.1 {self.refuse} Refused\r\nContent-Length: 0\r\n\r\n".encode())
+                return
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))

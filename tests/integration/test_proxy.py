@@ -203,6 +203,32 @@ def test_https_goes_through_the_proxy_s_tunnel_with_the_site_s_certificate_check
         assert doc["pages"]["ok"] == 0 and doc["failures"] == {"tls_error": 1}, doc  # type: ignore[index]
 
 
+def test_a_tunnel_the_proxy_refuses_fails_the_page_at_once_without_retries(tmp_path: Path) -> None:
+    with TunnelProxy(upstream_port=9, refuse=403) as refusing:
+        cluster = ProxiedCluster(tmp_path, {"HTTPS_PROXY": refusing.url})
+        try:
+            job_id = cluster.producer.submit(CrawlSpec(seeds=["https://secure.test/"], robots=False))
+            doc = wait_for_job(cluster.ledger, job_id)
+            failures = list(cluster.ledger.results(job_id, failed_only=True))
+        finally:
+            cluster.close()
+    assert doc["failures"] == {"proxy_error": 1}, doc
+    assert "answered HTTP 403 to the tunnel request" in failures[0].detail
+    assert refusing.tunnels == {"secure.test:443": 1}, "a refused tunnel was asked for again"
+
+
+def test_a_proxy_whose_name_does_not_resolve_is_a_proxy_error_not_the_sites(tmp_path: Path) -> None:
+    cluster = ProxiedCluster(tmp_path, {"HTTP_PROXY": "http://proxy.invalid:3128"})
+    try:
+        job_id = cluster.producer.submit(CrawlSpec(seeds=[f"http://{SITE_NAME}/"], robots=False))
+        doc = wait_for_job(cluster.ledger, job_id)
+        failures = list(cluster.ledger.results(job_id, failed_only=True))
+    finally:
+        cluster.close()
+    assert doc["failures"] == {"proxy_error": 1}, doc
+    assert "cannot resolve the proxy http://proxy.invalid:3128" in failures[0].detail
+
+
 def test_a_worker_with_an_unusable_proxy_variable_stops_at_start_and_names_it(tmp_path: Path) -> None:
     server = start_redis(tmp_path / "redis", appendonly=False)
     log = tmp_path / "worker.log"
