@@ -112,7 +112,9 @@ class Runtime:
         )
         record = {
             "name": node, "host": socket.gethostname(), "pid": os.getpid(), "version": __version__,
-            "processes": processes.size, "threads": settings.threads, **info,
+            "processes": processes.size, "threads": settings.threads,
+            "egress": proxies.describe() if proxies is not None else "direct",  # how it reaches the web
+            **info,
         }  # fmt: skip
         heartbeat = Heartbeat(ledger, node, record, metrics, processes, lost_s=settings.worker_lost_s,
                               health_file=settings.health_file)  # fmt: skip

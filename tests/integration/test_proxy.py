@@ -9,6 +9,7 @@ went direct would fail as ``dns_error``.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import socket
@@ -103,6 +104,9 @@ def test_a_crawl_reaches_through_the_proxy_a_site_only_the_proxy_can_resolve(
     assert "dns_error" not in through["failures"] and "proxy_error" not in through["failures"]  # type: ignore[operator]
     # Every page, and every hop of a redirect and every retry of a 500, went through the proxy.
     assert proxied_pages(proxy, SITE_NAME) - before >= fetched
+    (record,) = proxied.ledger.workers()  # what `pipeline workers --json` shows: the proxy, not its password
+    assert record["egress"].startswith(f"http:// through http://public.test:{proxy.port}")
+    assert "s3cret" not in json.dumps(record)
     assert proxy.credentials == {"Basic " + base64.b64encode(b"crawler:s3cret").decode()}
 
 
