@@ -62,7 +62,7 @@ class ForwardProxy(ThreadedSite):
             return web.Response(status=got.status, body=body, headers=answer)
 
 
-class TunnelProxy:
+class TunnelProxy(ThreadedSite):
     """An HTTPS proxy's CONNECT: every tunnel goes to one upstream port on loopback, whatever it asks for.
 
     Counts the tunnels by the authority asked (``secure.test:443``); bytes flow
@@ -71,24 +71,20 @@ class TunnelProxy:
 
     def __init__(self, upstream_port: int, refuse: int | None = None) -> None:
         """``refuse``: answer every CONNECT with this status instead of opening the tunnel."""
+        super().__init__()
         self.upstream_port, self.refuse = upstream_port, refuse
-        self.port = 0
         self.tunnels: collections.Counter[str] = collections.Counter()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
         self._server: asyncio.Server | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    async def _start(self) -> int:
+        self._server = await asyncio.start_server(self._tunnel, self.host, 0)
+        return int(self._server.sockets[0].getsockname()[1])
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._tunnel, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
+    async def _stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()  # tunnels still open
 
     async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -109,24 +105,6 @@ class TunnelProxy:
             pass
         finally:
             writer.close()
-
-    def __enter__(self) -> TunnelProxy:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("TunnelProxy did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            assert self._server is not None
-            self._server.close()
-            for task in asyncio.all_tasks() - {asyncio.current_task()}:
-                task.cancel()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

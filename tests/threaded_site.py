@@ -2,7 +2,8 @@
 
 Each test site (links, slow pages, robots.txt, crawl manners) only says which
 routes it serves; starting on a free loopback port, ``url`` and a clean stop
-are here, once.
+are here, once. A server that is no aiohttp app (the tests' tunnelling proxy)
+overrides ``_start`` and ``_stop`` instead.
 """
 
 from __future__ import annotations
@@ -37,15 +38,24 @@ class ThreadedSite:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self.port = self._loop.run_until_complete(self._start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> int:
+        """Start serving on a free port of ``host`` and return it: an aiohttp app of ``_routes`` unless overridden."""
         app = web.Application()
         self._routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        self._loop.run_until_complete(self._runner.setup())
+        await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.tls)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
+        await site.start()
+        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    async def _stop(self) -> None:
+        """Stop what ``_start`` started, on the site's own loop."""
+        if self._runner is not None:
+            await self._runner.cleanup()
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -54,8 +64,7 @@ class ThreadedSite:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()

@@ -17,6 +17,7 @@ import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -24,6 +25,7 @@ from aiohttp import web
 from pipeline.cli import exits
 from pipeline.cluster import WorkerProcess, start_worker, wait_ready
 from pipeline.config import Settings
+from pipeline.core.aggregate import ItemResult
 from pipeline.demo.site import DemoSite
 from pipeline.kinds.crawl import CrawlSpec
 from pipeline.ledger import Ledger
@@ -68,8 +70,11 @@ class ProxiedCluster:
             raise
 
     def crawl(self, seed: str) -> dict[str, object]:
+        return self.crawl_with_failures(seed)[0]
+
+    def crawl_with_failures(self, seed: str) -> tuple[dict[str, Any], list[ItemResult]]:
         job_id = self.producer.submit(CrawlSpec(seeds=[seed], max_depth=2, robots=False))
-        return wait_for_job(self.ledger, job_id)
+        return wait_for_job(self.ledger, job_id), list(self.ledger.results(job_id, failed_only=True))
 
     def close(self) -> None:
         if self.worker is not None:
@@ -77,6 +82,15 @@ class ProxiedCluster:
             if not self.worker.wait(30):
                 self.worker.kill()
         self.redis.stop()
+
+
+def crawl_once(folder: Path, env: dict[str, str], seed: str) -> tuple[dict[str, Any], list[ItemResult]]:
+    """A cluster of its own with ``env``, one crawl of ``seed``: its document and failures (the cluster is stopped)."""
+    cluster = ProxiedCluster(folder, env)
+    try:
+        return cluster.crawl_with_failures(seed)
+    finally:
+        cluster.close()
 
 
 @pytest.fixture
@@ -132,26 +146,15 @@ def test_a_proxy_that_cannot_be_reached_fails_the_page_with_proxy_error_naming_i
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]  # bound but not listening: connections are refused
-        cluster = ProxiedCluster(tmp_path, {"HTTP_PROXY": f"http://crawler:s3cret@127.0.0.1:{port}"})
-        try:
-            job_id = cluster.producer.submit(CrawlSpec(seeds=[f"http://{SITE_NAME}/"], robots=False))
-            doc = wait_for_job(cluster.ledger, job_id)
-            failures = list(cluster.ledger.results(job_id, failed_only=True))
-        finally:
-            cluster.close()
+        env = {"HTTP_PROXY": f"http://crawler:s3cret@127.0.0.1:{port}"}
+        doc, failures = crawl_once(tmp_path, env, f"http://{SITE_NAME}/")
     assert doc["state"] != "running" and doc["failures"] == {"proxy_error": 1}, doc
     assert f"127.0.0.1:{port}" in (failures[0].detail or "") and "s3cret" not in (failures[0].detail or "")
 
 
 def test_a_proxy_asking_for_credentials_fails_the_page_saying_where_they_go(tmp_path: Path, site: DemoSite) -> None:
     with ForwardProxy(site.url, require="Basic " + base64.b64encode(b"crawler:s3cret").decode()) as strict:
-        cluster = ProxiedCluster(tmp_path, {"HTTP_PROXY": strict.url})
-        try:
-            job_id = cluster.producer.submit(CrawlSpec(seeds=[f"http://{SITE_NAME}/"], robots=False))
-            doc = wait_for_job(cluster.ledger, job_id)
-            failures = list(cluster.ledger.results(job_id, failed_only=True))
-        finally:
-            cluster.close()
+        doc, failures = crawl_once(tmp_path, {"HTTP_PROXY": strict.url}, f"http://{SITE_NAME}/")
     assert doc["failures"] == {"proxy_error": 1}, doc
     assert "wants valid credentials (HTTP 407)" in failures[0].detail and "http://user:password@" in failures[0].detail
 
@@ -191,44 +194,24 @@ def test_https_goes_through_the_proxy_s_tunnel_with_the_site_s_certificate_check
     tls.load_cert_chain(cert, key)
     with SecureSite(tls=tls) as secure, TunnelProxy(secure.port) as tunnel:
         env = {"HTTPS_PROXY": tunnel.url, "SSL_CERT_FILE": str(cert)}
-        cluster = ProxiedCluster(tmp_path / "trusting", env)
-        try:
-            doc = cluster.crawl("https://secure.test/")
-        finally:
-            cluster.close()
-        assert doc["pages"]["ok"] == 3 and not doc["failures"], doc  # type: ignore[index]
+        doc, _ = crawl_once(tmp_path / "trusting", env, "https://secure.test/")
+        assert doc["pages"]["ok"] == 3 and not doc["failures"], doc
         assert tunnel.tunnels["secure.test:443"] >= 1
         # Without the certificate the tunnel opens, and the TLS check refuses the site.
-        cluster = ProxiedCluster(tmp_path / "doubting", {"HTTPS_PROXY": tunnel.url})
-        try:
-            doc = cluster.crawl("https://secure.test/")
-        finally:
-            cluster.close()
-        assert doc["pages"]["ok"] == 0 and doc["failures"] == {"tls_error": 1}, doc  # type: ignore[index]
+        doc, _ = crawl_once(tmp_path / "doubting", {"HTTPS_PROXY": tunnel.url}, "https://secure.test/")
+        assert doc["pages"]["ok"] == 0 and doc["failures"] == {"tls_error": 1}, doc
 
 
 def test_a_tunnel_the_proxy_refuses_fails_the_page_at_once_without_retries(tmp_path: Path) -> None:
     with TunnelProxy(upstream_port=9, refuse=403) as refusing:
-        cluster = ProxiedCluster(tmp_path, {"HTTPS_PROXY": refusing.url})
-        try:
-            job_id = cluster.producer.submit(CrawlSpec(seeds=["https://secure.test/"], robots=False))
-            doc = wait_for_job(cluster.ledger, job_id)
-            failures = list(cluster.ledger.results(job_id, failed_only=True))
-        finally:
-            cluster.close()
+        doc, failures = crawl_once(tmp_path, {"HTTPS_PROXY": refusing.url}, "https://secure.test/")
     assert doc["failures"] == {"proxy_error": 1}, doc
     assert "answered HTTP 403 to the tunnel request" in failures[0].detail
     assert refusing.tunnels == {"secure.test:443": 1}, "a refused tunnel was asked for again"
 
 
 def test_a_proxy_whose_name_does_not_resolve_is_a_proxy_error_not_the_sites(tmp_path: Path) -> None:
-    cluster = ProxiedCluster(tmp_path, {"HTTP_PROXY": "http://proxy.invalid:3128"})
-    try:
-        job_id = cluster.producer.submit(CrawlSpec(seeds=[f"http://{SITE_NAME}/"], robots=False))
-        doc = wait_for_job(cluster.ledger, job_id)
-        failures = list(cluster.ledger.results(job_id, failed_only=True))
-    finally:
-        cluster.close()
+    doc, failures = crawl_once(tmp_path, {"HTTP_PROXY": "http://proxy.invalid:3128"}, f"http://{SITE_NAME}/")
     assert doc["failures"] == {"proxy_error": 1}, doc
     assert "cannot resolve the proxy http://proxy.invalid:3128" in failures[0].detail
 
