@@ -243,13 +243,13 @@ class Settings(BaseSettings):
         variable set for other tools (a SOCKS URL, say) must not break every
         CLI command, only a worker that would fetch through it.
         """
-        http, https = self.http_proxy, self.https_proxy
-        for name, value in (("HTTP_PROXY", http), ("HTTPS_PROXY", https)):
-            try:
-                check_proxy_url(value) if value else None
-            except ConfigError as exc:
-                raise ConfigError(f"invalid configuration: PIPELINE_{name} (or {name}): {exc}") from None
-        return Proxies.from_settings(http, https, self.no_proxy, frozenset(self.resolve_pins))
+        for name, value in (("HTTP_PROXY", self.http_proxy), ("HTTPS_PROXY", self.https_proxy)):
+            if value:
+                try:
+                    check_proxy_url(value)
+                except ConfigError as exc:
+                    raise ConfigError(f"invalid configuration: PIPELINE_{name} (or {name}): {exc}") from None
+        return Proxies.from_settings(self.http_proxy, self.https_proxy, self.no_proxy, frozenset(self.resolve_pins))
 
     @property
     def state_dir(self) -> Path:

@@ -128,11 +128,12 @@ async def _hop(
     if proxy is None:
         return await _request(session, url, target, limits, None)
     # The proxy's own name is let through the SSRF guard for this request only (pipeline.core.ssrf).
-    token = current_proxy_host.set(proxy_host(proxy))
+    via_host = proxy_host(proxy)
+    token = current_proxy_host.set(via_host)
     try:
         return await _request(session, url, target, limits, proxy)
     except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError, aiohttp.ClientConnectorDNSError) as exc:
-        if isinstance(exc, aiohttp.ClientConnectorDNSError) and exc.host != proxy_host(proxy):
+        if isinstance(exc, aiohttp.ClientConnectorDNSError) and exc.host != via_host:
             raise  # the site's name (an HTTPS tunnel's target is resolved by the proxy, so this is rare)
         raise _proxy_trouble(url, proxy, exc) from None
     finally:
