@@ -18,6 +18,7 @@ from tasks import redis_full, runtime
 from tasks.holding import tick
 from tasks.monitoring import CoreEvents
 from tasks.names import ROLES
+from workers import heap
 from workers.runtime import Runtime
 from workers.ticker import Ticker
 
@@ -62,6 +63,12 @@ def start_runtime(sender: Any, **_: Any) -> None:
     # (claims in Redis make overlaps safe; see tasks.holding).
     _ticker = Ticker(TICK_S, tick, name="pipeline-advance")
     _ticker.start()
+
+
+@signals.worker_ready.connect
+def settle_heap(**_: Any) -> None:
+    """Started: freeze what start-up built, so the collector stops rescanning it (``workers.heap``)."""
+    heap.settle()
 
 
 @signals.worker_shutdown.connect
