@@ -289,10 +289,11 @@ class Ledger(ClusterLedger):
 
     def results(self, job_id: str, *, failed_only: bool = False) -> Iterator[ItemResult]:
         """Stream recorded item results (HSCAN: never the whole job in memory)."""
-        for _, raw in self.client.hscan_iter(job_key(job_id, "done"), count=500):
-            result = ItemResult.from_json(json.loads(raw))
-            if not failed_only or not result.ok:
-                yield result
+        for _, text in self.client.hscan_iter(job_key(job_id, "done"), count=500):
+            raw = json.loads(text)
+            if failed_only and raw.get("ok"):
+                continue  # most results succeed: skip them before building one (a report's failures.jsonl)
+            yield ItemResult.from_json(raw)
 
     def raw_results(self, job_id: str) -> Iterator[str]:
         """Stream recorded results as stored (JSON text), for readers that decode only what they need."""
