@@ -141,6 +141,7 @@ def _pipeline_crawl(cluster: Cluster, seed: str, images: bool) -> dict[str, Any]
     while cluster.ledger.client.hget(job_key(job_id), "state") not in FINAL_STATES:
         time.sleep(0.01)
     wall = time.perf_counter() - started
+    cluster.wait_finalized(job_id)  # its report is written after: that must not overlap the next crawler's run
     doc = job_document(cluster.ledger, job_id)
     pages = doc["pages"]
     fetched = pages["ok"] + pages["failed"] + pages["non_html"]

@@ -213,7 +213,7 @@ def _pipeline_run(cluster: Any, seed: str, out_dir: Path) -> dict[str, Any]:
     wall = time.perf_counter() - started
     cpu = procstat.delta(before, procstat.snapshot(pids))
     doc = job_document(cluster.ledger, job_id)
-    cluster._wait_finalized(job_id)
+    cluster.wait_finalized(job_id)
     pages = doc["pages"]
     groups: dict[str, float] = {}
     for label, usage in cpu.items():

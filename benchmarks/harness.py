@@ -153,7 +153,7 @@ class Cluster:
         cpu = procstat.delta(before, after)
         load = window.close(sum(v["cpu_s"] for v in cpu.values()), wall)
         doc = job_document(self.ledger, job_id)
-        self._wait_finalized(job_id)  # the reduce step must not overlap the next run
+        self.wait_finalized(job_id)  # the reduce step must not overlap the next run
         n = count or len(paths)
         pool_cpu = sum(v["cpu_s"] for k, v in cpu.items() if k.startswith("pool_child"))
         pool_flt = sum(v["minflt"] for k, v in cpu.items() if k.startswith("pool_child"))
@@ -181,7 +181,7 @@ class Cluster:
         text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
         return f"\nworker log ({self.log_path}), last lines:\n  " + "\n  ".join(text)
 
-    def _wait_finalized(self, job_id: str, timeout: float = 30.0) -> None:
+    def wait_finalized(self, job_id: str, timeout: float = 30.0) -> None:
         assert self.ledger is not None
         deadline = time.monotonic() + timeout
         while not self.ledger.client.hget(job_key(job_id), "report"):
