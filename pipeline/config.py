@@ -98,8 +98,8 @@ class Settings(BaseSettings):
     fetch_memory_bytes: int = Field(
         256 * 2**20,
         ge=1024,
-        description="fetched bodies a worker holds at once, all requests together: bodies over 1 MiB wait for "
-        "room (at least one always fits)",
+        description="fetched bodies a worker holds at once, all requests together: bodies over 1 MiB reserve "
+        "their length and wait for room (one body of the cap always fits)",
     )
     max_parse_bytes: int = Field(
         8 * 2**20, ge=64 * 1024, description="HTML parsed per crawl page; a longer page is parsed up to here"

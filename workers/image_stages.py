@@ -67,7 +67,8 @@ def _fetch_all(rt: Runtime, job_id: str, work: ImageWork, items: Sequence[Item])
     async def slot(url: str, hop: int) -> AbstractAsyncContextManager[None] | None:
         return gate.slot(url) if gate is not None else None
 
-    holds = [rt.bodies.hold() for _ in items]  # large images wait for the worker's body budget
+    group = rt.bodies.group()  # the batch keeps its bodies to its end: it waits for room only while it holds none
+    holds = [group.hold() for _ in items]
 
     async def one(item: Item, hold: Hold) -> Outcome:
         token = current_policy.set(policy)  # a crawl's images pass its SSRF guard too
@@ -100,14 +101,19 @@ def _fetch_all(rt: Runtime, job_id: str, work: ImageWork, items: Sequence[Item])
 
 def _split(
     outcomes: list[Outcome], queue_s: float, kind: str | None
-) -> tuple[list[Handoff], dict[str, bytes], list[ItemResult]]:
-    """The fetched items (hand-off entries and their bytes) apart from the failed ones (their results)."""
+) -> tuple[list[Handoff], dict[str, bytes], list[ItemResult], list[str]]:
+    """The fetched items (hand-off entries and their bytes) apart from the failed ones (their results)
+    and the deferred ones (no room for their bodies in this batch: ids to give back)."""
     handoff: list[Handoff] = []
     blobs: dict[str, bytes] = {}  # item id -> fetched bytes
     failures: list[ItemResult] = []
+    deferred: list[str] = []
     for item, outcome, seconds in outcomes:
         if isinstance(outcome, FetchError):
             if outcome.reason == "cancelled":
+                continue
+            if outcome.reason == "deferred":
+                deferred.append(item.id)
                 continue
             failures.append(ItemResult.failure(
                 item.id, item.src, outcome.reason, outcome.detail,
@@ -117,7 +123,15 @@ def _split(
         else:
             blobs[item.id] = outcome
             handoff.append(Handoff(item.id, item.src, seconds, queue_s))
-    return handoff, blobs, failures
+    return handoff, blobs, failures, deferred
+
+
+def _give_back(rt: Runtime, job_id: str, deferred: list[str]) -> None:
+    """Items whose bodies found no room in this batch's share of the body budget: fetched again soon."""
+    if deferred:
+        log.info("no room for more large bodies in this batch: items given back to be fetched again",
+                 extra={"job_id": job_id, "items": len(deferred)})  # fmt: skip
+        rt.ledger.defer(job_id, deferred, DEFER_S)
 
 
 def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float) -> tuple[list[Handoff], bool]:
@@ -145,9 +159,10 @@ def fetch_and_transform(rt: Runtime, job_id: str, items: Sequence[Item], queue_s
         return 0, False
     outcomes, holds = _fetch_all(rt, job_id, work, items)
     try:
-        entries, fetched, failures = _split(outcomes, queue_s, work.label)
+        entries, fetched, failures, deferred = _split(outcomes, queue_s, work.label)
         del outcomes
-        progress = {"fetched": len(items), "transformed": len(entries)}
+        _give_back(rt, job_id, deferred)
+        progress = {"fetched": len(items) - len(deferred), "transformed": len(entries)}
         return _transform(rt, job_id, work, entries, fetched, failures, progress)
     finally:
         for hold in holds:
@@ -163,10 +178,12 @@ def _store_fetched(
     outcomes: list[Outcome],
 ) -> tuple[list[Handoff], bool]:
     """Fetched bytes into the blob store, failures into the ledger; the hand-off to the transform stage."""
-    handoff, blobs, failures = _split(outcomes, queue_s, kind)
+    handoff, blobs, failures, deferred = _split(outcomes, queue_s, kind)
+    _give_back(rt, job_id, deferred)
     if blobs:
         handoff = _spill(rt, job_id, kind, blobs, handoff, failures)
-    _, finished = rt.ledger.record(job_id, failures, progress={"fetched": count - len(blobs) + len(handoff)})
+    fetched = count - len(deferred) - len(blobs) + len(handoff)
+    _, finished = rt.ledger.record(job_id, failures, progress={"fetched": fetched})
     return handoff, finished
 
 

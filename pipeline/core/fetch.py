@@ -90,12 +90,12 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int, truncate: boo
         raise FetchError("too_large", f"Content-Length {declared} exceeds the cap of {cap} bytes")
     hold = current_hold.get()
     if hold is not None and declared is not None and declared > LARGE_BYTES:
-        await hold.take()
+        await hold.take(min(declared, cap))  # room for what it says it holds
     body = bytearray()
     async for chunk in response.content.iter_chunked(_CHUNK):
         body += chunk  # decompressed bytes: a gzip bomb hits the cap too
         if hold is not None and len(body) > LARGE_BYTES and not hold.taken:
-            await hold.take()
+            await hold.take(cap)  # no length declared: room for all it may grow to
         if len(body) > cap:
             if truncate:
                 del body[cap:]
