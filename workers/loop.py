@@ -35,8 +35,18 @@ class EventLoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coro`` on the loop and wait for it from the calling thread."""
-        return self.submit(coro).result(timeout)
+        """Run ``coro`` on the loop and wait for it from the calling thread.
+
+        Past ``timeout`` the coroutine is cancelled as the caller gets TimeoutError:
+        left running, its requests went on holding sockets and body-budget room for
+        a batch that had already given up on them.
+        """
+        future = self.submit(coro)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
         if not self._thread.is_alive():
