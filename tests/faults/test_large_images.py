@@ -17,7 +17,9 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
+from pipeline.kinds.crawl import CrawlSpec
 from tests.faults.conftest import FaultCluster
+from tests.helpers import wait_for_job
 from tests.link_site import LinkSite
 
 IMAGES = 12
@@ -35,7 +37,9 @@ def _large_png() -> bytes:
 @pytest.fixture(scope="module")
 def photo_site() -> Iterator[LinkSite]:
     pages = {f"/photo/{n}.png": ("image/png", _large_png()) for n in range(IMAGES)}
-    assert all(len(body) > MiB for _, body in pages.values())
+    gallery = "".join(f'<img src="/photo/{n}.png">' for n in range(IMAGES))
+    pages["/"] = ("text/html", f"<html><body><h1>Gallery</h1>{gallery}</body></html>".encode())
+    assert all(len(body) > MiB for path, (_, body) in pages.items() if path.startswith("/photo/"))
     with LinkSite(pages) as site:
         yield site
 
@@ -52,3 +56,15 @@ def test_a_batch_of_more_large_images_than_the_body_budget_holds_completes_every
     assert verdict.doc["images"]["ok"] == IMAGES, verdict.doc["failures"]
     assert verdict.doc["elapsed_s"] < 30, "no image waited for a fetch timeout"
     assert sum(photo_site.hits.values()) > IMAGES, "some images were given back and fetched again"
+
+
+def test_a_crawl_of_a_page_full_of_large_images_processes_every_one(
+    cluster: FaultCluster, photo_site: LinkSite
+) -> None:
+    cluster.start("gallery@test", PIPELINE_MAX_BODY_BYTES=str(4 * MiB), PIPELINE_FETCH_MEMORY_BYTES=str(8 * MiB),
+                  PIPELINE_FETCH_TIMEOUT_S="5", PIPELINE_BATCH_SIZE=str(IMAGES))  # fmt: skip
+    request = CrawlSpec(seeds=[photo_site.url + "/"], images=True, ops="thumbnail:64", format="webp", robots=False,
+                        allow_private=True, output_dir=cluster.tmp_path / "gallery")  # fmt: skip
+    doc = wait_for_job(cluster.ledger, cluster.producer.submit(request), timeout=90)
+    assert doc["state"] == "succeeded", doc["failures"]
+    assert doc["images"]["ok"] == IMAGES and doc["images"]["failed"] == 0
