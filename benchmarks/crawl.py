@@ -130,7 +130,7 @@ def scrapy_crawl(seed: str, max_depth: int = MAX_DEPTH) -> dict[str, Any] | None
     return result
 
 
-def _pipeline_crawl(cluster: Cluster, seed: str, images: bool) -> dict[str, Any]:
+def pipeline_crawl(cluster: Cluster, seed: str, images: bool) -> dict[str, Any]:
     assert cluster.producer is not None and cluster.ledger is not None
     request = CrawlSpec(seeds=[seed], max_depth=MAX_DEPTH, images=images, robots=False, concurrency=CONCURRENCY,
                         per_host=CONCURRENCY, allow_private=True)  # fmt: skip
@@ -163,7 +163,7 @@ def compare(
     try:
         seed = site.url + "/"
         asyncio.run(raw_crawl(seed))  # warm every side up once
-        _pipeline_crawl(cluster, seed, images=False)
+        pipeline_crawl(cluster, seed, images=False)
         has_scrapy = scrapy_crawl(seed) is not None
         rates: dict[str, list[float]] = {"raw": [], "pipeline": [], "pipeline_images": [], "scrapy": []}
         runs = []
@@ -171,8 +171,8 @@ def compare(
             started = time.perf_counter()
             raw_pages = asyncio.run(raw_crawl(seed))
             one: dict[str, Any] = {"raw": {"pages": raw_pages, "wall_s": round(time.perf_counter() - started, 3)}}
-            one["pipeline"] = _pipeline_crawl(cluster, seed, images=False)
-            one["pipeline_images"] = _pipeline_crawl(cluster, seed, images=True) if images else None
+            one["pipeline"] = pipeline_crawl(cluster, seed, images=False)
+            one["pipeline_images"] = pipeline_crawl(cluster, seed, images=True) if images else None
             one["scrapy"] = scrapy_crawl(seed) if has_scrapy else None
             for name, result in one.items():
                 if result is not None:
