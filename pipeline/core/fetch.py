@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import functools
 import os
 import random
 import stat
@@ -120,10 +120,12 @@ class _HTTPStatus(Exception):
 
 
 async def _hop(
-    session: aiohttp.ClientSession, url: str, limits: FetchLimits
+    session: aiohttp.ClientSession, url: str, target: URL, limits: FetchLimits
 ) -> tuple[str | None, bytes, str, str | None]:
-    """One request without following redirects: (redirect target or None, body, type, charset)."""
-    target = URL(url)
+    """One request without following redirects: (redirect target or None, body, type, charset).
+
+    ``target`` is ``url`` as ``check_url`` parsed it: parsed once per hop, not again here or by aiohttp.
+    """
     proxy = limits.proxies.for_url(target) if limits.proxies is not None else None
     if proxy is None:
         return await _request(session, url, target, limits, None)
@@ -140,10 +142,16 @@ async def _hop(
         current_proxy_host.reset(token)
 
 
+@functools.lru_cache(maxsize=16)
+def _client_timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
+    """One (immutable) timeout object per setting, not one per request."""
+    return aiohttp.ClientTimeout(total=total, connect=connect)
+
+
 async def _request(
     session: aiohttp.ClientSession, url: str, target: URL, limits: FetchLimits, proxy: str | None
 ) -> tuple[str | None, bytes, str, str | None]:
-    timeout = aiohttp.ClientTimeout(total=limits.timeout_s, connect=limits.connect_timeout_s)
+    timeout = _client_timeout(limits.timeout_s, limits.connect_timeout_s)
     agent = current_user_agent.get()
     headers = {"User-Agent": agent} if agent else None
     async with session.get(target, timeout=timeout, allow_redirects=False, headers=headers, proxy=proxy) as response:
@@ -158,23 +166,28 @@ async def _request(
         return None, data, response.content_type, response.charset
 
 
-async def _follow(session: aiohttp.ClientSession, url: str, limits: FetchLimits, gate: HopGate | None) -> Fetched:
-    """Follow redirects by hand, so every hop is checked before it is requested."""
+async def _follow(
+    session: aiohttp.ClientSession, url: str, first: URL, limits: FetchLimits, gate: HopGate | None
+) -> tuple[bytes, str, str, str | None, int]:
+    """Follow redirects by hand, so every hop is checked before it is requested.
+
+    ``first`` is ``url`` as ``check_url`` parsed it. Returns (body, type, final URL, charset, redirects).
+    """
     policy = current_policy.get()
     seen: set[str] = set()
-    hop_url = url
+    hop_url, parsed = url, first
     for hop in range(limits.max_redirects + 1):
         if hop_url in seen:
             raise FetchError("redirect_loop", f"{url} redirects in a loop through {hop_url}")
         seen.add(hop_url)
-        host = check_url(hop_url).raw_host or ""
         slot = await gate(hop_url, hop) if gate is not None else None  # scope and robots first
-        policy.check_literal(host)
+        policy.check_literal(parsed.raw_host or "")
         async with slot if slot is not None else contextlib.nullcontext():
-            target, data, content_type, charset = await _hop(session, hop_url, limits)
+            target, data, content_type, charset = await _hop(session, hop_url, parsed, limits)
         if target is None:
-            return Fetched(data, content_type, hop_url, 1, 0.0, charset, hop)
+            return data, content_type, hop_url, charset, hop
         hop_url = normalize(target) or target
+        parsed = check_url(hop_url)
     raise FetchError("too_many_redirects", f"{url} redirected more than {limits.max_redirects} times")
 
 
@@ -212,15 +225,15 @@ async def fetch_url(
     Raises only FetchError. The address policy for this request is the one in
     ``pipeline.core.ssrf.current_policy`` (unrestricted unless a crawl sets it).
     """
-    check_url(url)
+    first = check_url(url)
     started = time.perf_counter()
     attempts = 0
     while True:
         attempts += 1
         wait: float | None = None
         try:
-            fetched = await _follow(session, url, limits, gate)
-            return dataclasses.replace(fetched, attempts=attempts, seconds=time.perf_counter() - started)
+            data, content_type, final_url, charset, redirects = await _follow(session, url, first, limits, gate)
+            return Fetched(data, content_type, final_url, attempts, time.perf_counter() - started, charset, redirects)
         except _HTTPStatus as exc:
             error = FetchError(f"http_{exc.status}", f"{url} answered HTTP {exc.status}")
             if exc.status not in RETRYABLE_STATUS:
