@@ -85,11 +85,21 @@ def _fetch_all(rt: Runtime, job_id: str, work: ImageWork, items: Sequence[Item])
             current_hold.reset(hold_token)
             current_policy.reset(token)
 
+    deadline_s = rt.settings.task_deadline_s
+
     async def all_items() -> list[Outcome]:
-        return await asyncio.gather(*(one(item, hold) for item, hold in zip(items, holds, strict=True)))
+        """Every item's outcome; one still fetching at the batch's deadline fails alone (``deadline``)."""
+        started = time.perf_counter()
+        tasks = [asyncio.ensure_future(one(item, hold)) for item, hold in zip(items, holds, strict=True)]
+        _, late = await asyncio.wait(tasks, timeout=deadline_s)
+        for task in late:
+            task.cancel()
+        past = FetchError("deadline", f"still fetching when the batch reached its deadline ({deadline_s:g} s)")
+        return [task.result() if task not in late else (item, past, time.perf_counter() - started)
+                for item, task in zip(items, tasks, strict=True)]  # fmt: skip
 
     try:
-        outcomes = rt.loop.run(all_items(), timeout=rt.settings.task_deadline_s)
+        outcomes = rt.loop.run(all_items(), timeout=deadline_s + 30)  # the inner deadline ends it first
     except BaseException:
         for hold in holds:
             hold.release()
