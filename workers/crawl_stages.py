@@ -110,11 +110,11 @@ def _page_payload(
     if info.failure is not None:  # the page failed (a scrape's extractor raised); its links still count
         reason, detail = info.failure
         failed = ItemResult.failure(entry.id, entry.url, reason, detail, kind="page", timings=timings,
-                                    bytes_in=len(fetched.data), meta=meta).to_json()  # fmt: skip
-        return json.dumps(failed, separators=(",", ":"))[:-1] + info.discoveries + "}"
+                                    bytes_in=len(fetched.data), meta=meta).to_json_text()  # fmt: skip
+        return failed[:-1] + info.discoveries + "}"
     result = ItemResult(id=entry.id, ok=True, source=entry.url, bytes_in=len(fetched.data), kind="page",
-                        timings=timings, meta=meta | (info.meta or {})).to_json()  # fmt: skip
-    return json.dumps(result, separators=(",", ":"))[:-1] + info.discoveries + "}"
+                        timings=timings, meta=meta | (info.meta or {})).to_json_text()  # fmt: skip
+    return result[:-1] + info.discoveries + "}"
 
 
 # What parses a job's pages in the pool: ``parser(job)`` is called as ``(bodies, scope, images)``
