@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("b_tree", type=Path, help="the tree with it")
     parser.add_argument("--rounds", type=int, default=14)
     parser.add_argument("--pages", type=int, default=1000)
-    parser.add_argument("--images", action="store_true", help="crawl with --images (the default ops, as crawl --images)")
+    parser.add_argument("--images", action="store_true", help="crawl with --images (default ops)")
     parser.add_argument("--slow-s", type=float, default=0.0, help="the site's slow page (1.5: as users get it)")
     parser.add_argument("--out", type=Path, help="also write the result here (JSON)")
     args = parser.parse_args()

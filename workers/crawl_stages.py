@@ -287,7 +287,7 @@ async def _session(
         for hold in holds.values():
             hold.release()
         if freed >= LARGE_BYTES:
-            trim_memory()  # a few ms at most; not awaited, as the session may be ending by cancellation
+            trim_memory()  # a collection and malloc_trim, a few ms; not awaited, as the session may be ending
 
 
 def _record(

@@ -26,8 +26,10 @@ import logging
 log = logging.getLogger(__name__)
 
 # Allocations between young collections (default 700), then young collections per middle one and
-# middle ones per full one (default 10 and 10). Garbage waits at most ~20,000 container allocations
-# (a few MB) longer than it would by default.
+# middle ones per full one (default 10 and 10). Cyclic garbage waits longer than by default: up to
+# ~20,000 container allocations while young, much longer once it has survived into an older
+# generation, and a container may hold a large body; so where large bodies are let go, the worker
+# collects at once (``workers.processes.trim_memory``, after big pages).
 THRESHOLDS = (20_000, 20, 20)
 
 

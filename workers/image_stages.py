@@ -91,9 +91,14 @@ def _fetch_all(rt: Runtime, job_id: str, work: ImageWork, items: Sequence[Item])
         """Every item's outcome; one still fetching at the batch's deadline fails alone (``deadline``)."""
         started = time.perf_counter()
         tasks = [asyncio.ensure_future(one(item, hold)) for item, hold in zip(items, holds, strict=True)]
-        _, late = await asyncio.wait(tasks, timeout=deadline_s)
-        for task in late:
-            task.cancel()
+        if not tasks:
+            return []
+        try:
+            _, late = await asyncio.wait(tasks, timeout=deadline_s)
+        finally:  # past the deadline, or this coroutine cancelled: no fetch goes on without its batch
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
         past = FetchError("deadline", f"still fetching when the batch reached its deadline ({deadline_s:g} s)")
         return [task.result() if task not in late else (item, past, time.perf_counter() - started)
                 for item, task in zip(items, tasks, strict=True)]  # fmt: skip

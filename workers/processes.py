@@ -77,7 +77,7 @@ def trim_memory() -> None:
     (measured: a worker main's peak 229 MiB over 24 pages of 8 MB, where the
     memory test allows 120).
     """
-    gc.collect(1)  # the young generations: where this crawl's cycles are (the start-up heap is frozen)
+    gc.collect()  # all generations: cheap, as the start-up heap is frozen (``workers.heap``)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 

@@ -145,6 +145,22 @@ class Hold:
         if not self._mark_taken(size):
             self.budget._give_back(size)  # released while we waited: hand the room straight back
 
+    async def take_at_least(self, nbytes: int) -> None:
+        """Hold room for ``nbytes``: a hold already holding less gives it back first, then waits for the
+        new size like any body (never waiting while holding: that is what keeps the budget deadlock-free).
+
+        A retried request may meet a bigger body than its first attempt declared.
+        """
+        with self._lock:
+            if self.closed or (self.taken and self.nbytes >= min(nbytes, self.budget.capacity)):
+                return
+            taken, held, self.taken, self.nbytes = self.taken, self.nbytes, False, 0
+        if taken:
+            self.budget._give_back(held)
+            if self.group is not None:
+                self.group.taken -= 1
+        await self.take(nbytes)
+
     def _mark_taken(self, nbytes: int) -> bool:
         with self._lock:
             if self.closed:

@@ -82,20 +82,26 @@ def check_url(url: str) -> URL:
 async def _read_capped(response: aiohttp.ClientResponse, cap: int, truncate: bool = False) -> bytes:
     """The body, decompressed, up to ``cap`` bytes: past it ``too_large``, or (``truncate``) the first ``cap``.
 
-    A body past ``LARGE_BYTES`` first takes a slot of the worker's body budget
-    (``pipeline.core.bodies``), if the request carries one; its owner releases it.
+    A body past ``LARGE_BYTES`` first reserves room in the worker's body budget
+    (``pipeline.core.bodies``), if the request carries a hold; its owner releases it.
+    It reserves its Content-Length only when that is what it will hold: a
+    compressed body's header gives the compressed size (a 1.6 MB gzip body can
+    inflate to 31 MiB), so it, like one with no length, reserves the cap once it
+    has grown past ``LARGE_BYTES`` (small compressed pages reserve nothing).
     """
     declared = response.content_length
     if declared is not None and declared > cap and not truncate:
         raise FetchError("too_large", f"Content-Length {declared} exceeds the cap of {cap} bytes")
+    encoded = response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+    size = cap if declared is None or encoded else min(declared, cap)  # what the body may grow to here
     hold = current_hold.get()
-    if hold is not None and declared is not None and declared > LARGE_BYTES:
-        await hold.take(min(declared, cap))  # room for what it says it holds
+    if hold is not None and not encoded and declared is not None and declared > LARGE_BYTES:
+        await hold.take_at_least(size)  # room for what it says it holds, before reading it
     body = bytearray()
     async for chunk in response.content.iter_chunked(_CHUNK):
         body += chunk  # decompressed bytes: a gzip bomb hits the cap too
-        if hold is not None and len(body) > LARGE_BYTES and not hold.taken:
-            await hold.take(cap)  # no length declared: room for all it may grow to
+        if hold is not None and len(body) > LARGE_BYTES and (not hold.taken or len(body) > hold.nbytes):
+            await hold.take_at_least(size)  # no length declared, or more than an earlier attempt's
         if len(body) > cap:
             if truncate:
                 del body[cap:]

@@ -1,11 +1,11 @@
 """Many large images in one batch: more than the worker's body budget has room for.
 
 A batch of URL images keeps its bodies until all are transformed (or in the blob
-store), so each body over 1 MiB holds a slot of the worker's body budget
+store), so each body over 1 MiB holds room in the worker's body budget
 (``pipeline.core.bodies``) until the batch ends. With more such images in a
-batch than slots, the rest once waited for slots only their own batch held:
-the job hung until every waiting fetch timed out. Now a batch that already
-holds a slot gives such an image back, to be fetched again once there is room.
+batch than the budget holds, the rest once waited for room only their own batch
+held: the job hung until every waiting fetch timed out. Now a batch that already
+holds room gives such an image back, to be fetched again once there is room.
 """
 
 from __future__ import annotations

@@ -159,3 +159,87 @@ def test_two_batches_each_holding_room_never_wait_on_each_other() -> None:
         return outcomes
 
     assert asyncio.run(scenario()) == ["deferred", "deferred"]
+
+
+def test_a_cancelled_head_of_the_queue_lets_a_smaller_waiter_behind_it_in() -> None:
+    async def scenario() -> bool:
+        budget = BodyBudget(10 * MiB, 10 * MiB)
+        first = budget.hold()
+        await first.take(6 * MiB)
+        head = asyncio.create_task(budget.hold().take(8 * MiB))  # cannot fit while the first holds 6
+        await asyncio.sleep(0.01)
+        small = budget.hold()
+        behind = asyncio.create_task(small.take(3 * MiB))  # would fit now, but queues behind the head
+        await asyncio.sleep(0.01)
+        queued = not behind.done()
+        head.cancel()
+        await asyncio.wait_for(behind, 1)
+        return queued and small.taken
+
+    assert asyncio.run(scenario()) is True
+
+
+def test_room_granted_to_a_waiter_cancelled_in_the_same_step_goes_back() -> None:
+    async def scenario() -> int:
+        budget = BodyBudget(2 * MiB, 2 * MiB)
+        first = budget.hold()
+        await first.take(2 * MiB)
+        waiter = asyncio.create_task(budget.hold().take(2 * MiB))
+        await asyncio.sleep(0.01)
+        first.release()  # grants the waiter its room...
+        waiter.cancel()  # ...and it is cancelled before it runs again
+        await asyncio.gather(waiter, return_exceptions=True)
+        return budget.used
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_everything_released_leaves_the_budget_empty() -> None:
+    async def scenario() -> int:
+        budget = BodyBudget(8 * MiB, 4 * MiB)
+        holds = [budget.hold() for _ in range(6)]
+        tasks = [asyncio.create_task(h.take(3 * MiB)) for h in holds]
+        await asyncio.sleep(0.01)
+        for hold in holds:  # from a thread, as recording threads do; waiters get room as others let go
+            threading.Thread(target=hold.release).start()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(0.05)
+        return budget.used
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_a_batchs_bodies_queued_behind_its_waiting_first_body_are_refused_once_it_has_room() -> None:
+    async def scenario() -> list[str]:
+        budget = BodyBudget(4 * MiB, 4 * MiB)
+        other = budget.hold()
+        await other.take(4 * MiB)
+        batch = budget.group()
+        first, second = batch.hold(), batch.hold()
+        waiting = asyncio.create_task(first.take(4 * MiB))  # the batch holds nothing: it may wait
+        await asyncio.sleep(0.01)
+        queued = asyncio.create_task(second.take(MiB))  # behind it, on the batch's lock
+        await asyncio.sleep(0.01)
+        other.release()
+        await asyncio.wait_for(waiting, 1)
+        outcome = await asyncio.gather(queued, return_exceptions=True)
+        return ["first took room" if first.taken else "first waits",
+                outcome[0].reason if isinstance(outcome[0], FetchError) else "second took room"]  # fmt: skip
+
+    assert asyncio.run(scenario()) == ["first took room", "deferred"]
+
+
+def test_a_hold_asked_for_more_than_it_holds_lets_go_first_then_waits_for_the_new_size() -> None:
+    async def scenario() -> tuple[int, int]:
+        budget = BodyBudget(4 * MiB, 4 * MiB)
+        hold, other = budget.hold(), budget.hold()
+        await hold.take(2 * MiB)
+        await other.take(2 * MiB)
+        growing = asyncio.create_task(hold.take_at_least(4 * MiB))  # a retry met a bigger body
+        await asyncio.sleep(0.01)
+        let_go = budget.used  # its 2 MiB went back while it waits: never waiting while holding
+        other.release()
+        await asyncio.wait_for(growing, 1)
+        return let_go, hold.nbytes
+
+    assert asyncio.run(scenario()) == (2 * MiB, 4 * MiB)
