@@ -45,6 +45,7 @@ from pipeline.kinds.images import ImageWork
 from pipeline.output_dirs import refusal
 from workers.job_context import live_job, request_context
 from workers.pool_batch import Handoff, PoolBatch
+from workers.processes import trim_memory
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,21 @@ def _split(
     return handoff, blobs, failures, deferred
 
 
+def _let_go(holds: list[Hold]) -> None:
+    """Release a batch's room in the body budget; after large bodies, hand their memory back at once.
+
+    Collected first: the worker's raised collector thresholds (``workers.heap``) let cycles keep a
+    batch's bodies alive for a while. Four jobs of 40 photos of 3.8 MB from URLs, worker main: RSS
+    after them 295 MB and peak 339 without this (198 / 272 with the default thresholds), 99-124 /
+    275 with it.
+    """
+    large = any(hold.taken for hold in holds)
+    for hold in holds:
+        hold.release()
+    if large:
+        trim_memory()
+
+
 def _give_back(rt: Runtime, job_id: str, deferred: list[str]) -> None:
     """Items whose bodies found no room in this batch's share of the body budget: fetched again soon."""
     if deferred:
@@ -162,8 +178,8 @@ def fetch_batch(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float)
     try:
         return _store_fetched(rt, job_id, work.label, queue_s, len(items), outcomes)
     finally:
-        for hold in holds:  # the bytes are in the blob store (or the item failed): the budget is free again
-            hold.release()
+        outcomes.clear()  # the last references to the bodies, so _let_go can hand their memory back
+        _let_go(holds)  # the bytes are in the blob store (or the item failed): the budget is free again
 
 
 def fetch_and_transform(rt: Runtime, job_id: str, items: Sequence[Item], queue_s: float) -> tuple[int, bool]:
@@ -174,14 +190,19 @@ def fetch_and_transform(rt: Runtime, job_id: str, items: Sequence[Item], queue_s
         return 0, False
     outcomes, holds = _fetch_all(rt, job_id, work, items)
     try:
-        entries, fetched, failures, deferred = _split(outcomes, queue_s, work.label)
-        del outcomes
-        _give_back(rt, job_id, deferred)
-        progress = {"fetched": len(items) - len(deferred), "transformed": len(entries)}
-        return _transform(rt, job_id, work, entries, fetched, failures, progress)
+        return _transform_fetched(rt, job_id, work, outcomes, queue_s, len(items))
     finally:
-        for hold in holds:
-            hold.release()
+        outcomes.clear()  # the last references to the bodies, so _let_go can hand their memory back
+        _let_go(holds)
+
+
+def _transform_fetched(
+    rt: Runtime, job_id: str, work: ImageWork, outcomes: list[Outcome], queue_s: float, count: int
+) -> tuple[int, bool]:
+    entries, fetched, failures, deferred = _split(outcomes, queue_s, work.label)
+    _give_back(rt, job_id, deferred)
+    progress = {"fetched": count - len(deferred), "transformed": len(entries)}
+    return _transform(rt, job_id, work, entries, fetched, failures, progress)
 
 
 def _store_fetched(
