@@ -147,9 +147,14 @@ def start_flower(
 
     try:
         flower.url = wait_until(address, timeout, "pipeline flower to print its address")
-        if not configured_login:  # "login    admin / PASSWORD  (generated ...)"
-            login = next(line.split() for line in flower.log().splitlines() if line.startswith("login"))
-            flower.user, flower.password = login[1], login[3]
+        if not configured_login:  # "login    admin / PASSWORD  (generated ...)", a line after the address
+
+            def login() -> list[str] | None:
+                return next((line.split() for line in flower.log().splitlines() if line.startswith("login")), None)
+
+            fields = wait_until(login, timeout, "pipeline flower to print its generated login")
+            assert fields is not None
+            flower.user, flower.password = fields[1], fields[3]
         wait_until(lambda: flower.get("/healthcheck", auth=None).status == 200, timeout, "Flower to answer")
     except BaseException:
         flower.stop()

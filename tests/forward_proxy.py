@@ -15,7 +15,7 @@ import threading
 import aiohttp
 from aiohttp import web
 
-from tests.threaded_site import ThreadedSite
+from tests.threaded_site import ThreadedSite, end_other_tasks
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer",
                         "transfer-encoding", "upgrade", "content-length", "content-encoding"})  # fmt: skip
@@ -83,8 +83,7 @@ class TunnelProxy(ThreadedSite):
     async def _stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in asyncio.all_tasks() - {asyncio.current_task()}:
-            task.cancel()  # tunnels still open
+        await end_other_tasks()  # tunnels still open
 
     async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -12,6 +12,8 @@ import contextlib
 import threading
 from typing import Any
 
+from tests.threaded_site import end_other_tasks
+
 
 class TcpProxy:
     def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
@@ -35,16 +37,16 @@ class TcpProxy:
     def __exit__(self, *exc: object) -> None:
         async def close() -> None:
             self._server.close()
-            await self._server.wait_closed()
             for writer in list(self._writers):
                 writer.transport.abort()
+            await end_other_tasks()  # connections being piped, or still opening upstream
+            for writer in list(self._writers):
+                writer.transport.abort()
+            await asyncio.sleep(0.05)  # their transports finish closing on the next turns
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
-        for task in asyncio.all_tasks(self._loop):
-            task.cancel()
-        self._loop.run_until_complete(asyncio.sleep(0))
         self._loop.close()
 
     def url_for(self, redis_url: str) -> str:
@@ -67,13 +69,15 @@ class TcpProxy:
         if not self._up:
             writer.transport.abort()
             return
+        self._writers.add(writer)  # from now on: closing the proxy aborts it
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.transport.abort()
+            self._writers.discard(writer)
             return
         self.connections += 1
-        self._writers.update((writer, up_writer))
+        self._writers.add(up_writer)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
