@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 
 import pytest
 
 from workers.loop import EventLoopThread
-
-
-@pytest.fixture
-def loop_thread() -> Iterator[EventLoopThread]:
-    thread = EventLoopThread("test-loop")
-    thread.start()
-    yield thread
-    thread.stop()
 
 
 def test_run_returns_the_coroutines_result_to_the_calling_thread(loop_thread: EventLoopThread) -> None:

@@ -27,14 +27,6 @@ class _Node:
 
 
 @pytest.fixture
-def loop_thread() -> Iterator[EventLoopThread]:
-    thread = EventLoopThread("test-budget-loop")
-    thread.start()
-    yield thread
-    thread.stop()
-
-
-@pytest.fixture
 def collector_off() -> Iterator[None]:
     gc.collect()
     gc.disable()
