@@ -47,7 +47,7 @@ def run_pages(
         _, finished = crawl_stages.crawl_batch(runtime(), job_id, batch, refill, parser)
         advance(job_id, finished)
 
-    guarded(job_id, held, work)
+    guarded(job_id, held, work, kind=lambda: "page")
 
 
 @app.task(name=PAGES_STAGE.task, bind=True, **RETRY)

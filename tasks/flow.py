@@ -17,11 +17,11 @@ from typing import Any
 import redis
 from celery import Task
 
-from pipeline.core.aggregate import ItemResult
 from pipeline.core.errors import BrokerUnavailable
 from pipeline.finalize import finalize_job
 from pipeline.frontier import Batch
 from tasks.app import app
+from tasks.crashes import crashed_batch, no_kind
 from tasks.names import JOB_FINALIZE
 from tasks.redis_full import patiently, torn_channel
 from tasks.runtime import runtime
@@ -56,10 +56,17 @@ def hand_off(task: str, job_id: str, items: list[list[Any]]) -> None:
     _publish(task, [job_id, items, time.time()])
 
 
-def guarded(job_id: str, items: Sequence[tuple[str, str]], work: Callable[[], None]) -> None:
+def guarded(
+    job_id: str,
+    items: Sequence[tuple[str, str]],
+    work: Callable[[], None],
+    kind: Callable[[], str | None] = no_kind,
+) -> None:
     """Run ``work``; on a bug, fail the batch's items (first write wins) so the job ends.
 
     A full Redis is not a bug: the batch waits and runs again (``patiently``; it is idempotent).
+    ``kind`` names what the items are (a crawl's ``page``/``image``), asked only on failure, so
+    the job's document counts them where they belong (a crawl's pages failed, not unnamed items).
     """
     try:
         patiently(f"a batch of job {job_id}", work, runtime().redis_memory_figures)
@@ -67,9 +74,7 @@ def guarded(job_id: str, items: Sequence[tuple[str, str]], work: Callable[[], No
         raise  # retried by Celery with backoff
     except Exception as exc:
         log.exception("batch failed unexpectedly", extra={"job_id": job_id})
-        failures = [ItemResult.failure(i, src, "internal_error", f"{type(exc).__name__}: {exc}")
-                    for i, src in items]  # fmt: skip
-        _, finished = runtime().ledger.record(job_id, failures)
+        _, finished = runtime().ledger.record(job_id, crashed_batch(job_id, items, exc, kind))
         if finished:
             _publish(JOB_FINALIZE, [job_id])
 

@@ -20,6 +20,12 @@ from workers import image_stages
 from workers.pool_batch import Handoff
 
 
+def _label(job_id: str) -> str | None:
+    """The ``kind`` of the job's image results (a crawl's are "image"), for a failed batch's items."""
+    work = image_stages.live_images(runtime(), job_id)
+    return work.label if work is not None else None
+
+
 @app.task(name=FETCH_STAGE.task, bind=True, **RETRY)
 def fetch(self: Task, job_id: str, items: list[list[str]], sent_at: float) -> None:
     batch = [Item.from_json(raw) for raw in items]
@@ -36,7 +42,7 @@ def fetch(self: Task, job_id: str, items: list[list[str]], sent_at: float) -> No
         else:
             advance(job_id, finished)
 
-    guarded(job_id, [(i.id, i.src) for i in batch], work)
+    guarded(job_id, [(i.id, i.src) for i in batch], work, kind=lambda: _label(job_id))
 
 
 @app.task(name=TRANSFORM_STAGE.task, bind=True, **RETRY)
@@ -49,4 +55,4 @@ def transform(self: Task, job_id: str, entries: list[list[Any]], sent_at: float)
         _, finished = image_stages.transform_batch(runtime(), job_id, batch)
         advance(job_id, finished)
 
-    guarded(job_id, [(e.id, e.src) for e in batch], work)
+    guarded(job_id, [(e.id, e.src) for e in batch], work, kind=lambda: _label(job_id))
