@@ -38,6 +38,7 @@ import contextlib
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -254,6 +255,8 @@ class _Session:
         self.asked = 0
         self.record: asyncio.Future[tuple[int, bool]] | None = None
         self.dry = False  # the last claim came back short: ask again only once a recording may have admitted more
+        self.recordings = 0  # recordings accounted for so far
+        self.claim_epoch = 0  # ``recordings`` when the claim in flight was asked for
         self.counted = 0
         self.freed = 0  # bytes of bodies dropped since memory was last handed back
 
@@ -279,7 +282,8 @@ class _Session:
         """
         if self.refill is None or self.claim is not None or self.dry:
             return 0
-        if time.monotonic() - self.started >= SESSION_S:
+        now = time.monotonic()
+        if now - self.started >= SESSION_S or now >= self.deadline:  # past the deadline a page could only fail
             return 0
         wanted = min(self.target - len(self.pending), 2 * self.target - self._unrecorded())
         if wanted <= 0 or (wanted < max(1, self.target // 8) and self.pending):
@@ -287,6 +291,8 @@ class _Session:
         return wanted
 
     async def run(self, entries: Sequence[PageEntry]) -> tuple[int, bool]:
+        if not entries:  # a batch is never sent empty; if one were, it claims nothing either
+            return 0, False
         self.target = max(len(entries), self.target)
         self._start(entries)
         try:
@@ -297,12 +303,14 @@ class _Session:
                 if self.claim is not None and self.claim.done():
                     more = self.claim.result()
                     self.claim = None
-                    self.dry = len(more) < self.asked
+                    # Short, and no recording ended while it ran (one that did may have admitted pages after
+                    # the claim read the frontier): nothing more until the next recording.
+                    self.dry = len(more) < self.asked and self.recordings == self.claim_epoch
                     self._start(more)
                 if time.monotonic() >= self.deadline and self.pending:
                     self._fail_late()
                 if self.refill is not None and (wanted := self._wanted()):
-                    self.asked = wanted
+                    self.asked, self.claim_epoch = wanted, self.recordings
                     self.claim = self._in_thread(self.refill, wanted)
                 if self.record is None and self.ready and self._group_complete():
                     self.recording, self.ready = self.ready, []
@@ -315,12 +323,18 @@ class _Session:
                 task.cancel()
             # Threads cannot be stopped: wait for them, so a claim's pages are held by the task (and
             # failed by it on an error) and a recording never lands after the task has given up.
-            if running := [f for f in (self.claim, self.record) if f is not None]:
-                await asyncio.wait(running)
-            for hold in self.holds.values():
-                hold.release()
-            if self.freed >= LARGE_BYTES:
-                trim_memory()  # a collection and malloc_trim, a few ms; not awaited, as the session may be ending
+            try:
+                if running := [f for f in (self.claim, self.record) if f is not None]:
+                    await asyncio.wait(running)
+                    raised = sys.exc_info()[1]
+                    for future in running:  # a second thread's error is logged, not "never retrieved"
+                        if not future.cancelled() and (error := future.exception()) not in (None, raised):
+                            log.warning("a session thread failed as the session ended", exc_info=error)
+            finally:  # even if cancelled again while waiting: the body budget must get its room back
+                for hold in self.holds.values():
+                    hold.release()
+                if self.freed >= LARGE_BYTES:
+                    trim_memory()  # a collection and malloc_trim, a few ms; not awaited, as the session may be ending
 
     def _in_thread(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """``fn(*args)`` on a thread; its end wakes the session."""
@@ -352,6 +366,7 @@ class _Session:
                 hold.release()
         self.recording = []
         self.counted += added
+        self.recordings += 1
         self.dry = False  # this recording may have admitted the pages to go on with
         if self.freed >= TRIM_AFTER_BYTES:  # big pages: give their memory back to the system now
             self.freed = 0
@@ -380,9 +395,10 @@ class _Session:
             or (self.claim is not None and self.claim.done())
         ):
             return
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation arriving as it ends.
         with contextlib.suppress(TimeoutError):
-            timeout = None if until == math.inf else max(0.0, until - time.monotonic())
-            await asyncio.wait_for(self.wake.wait(), timeout)
+            async with asyncio.timeout(None if until == math.inf else max(0.0, until - time.monotonic())):
+                await self.wake.wait()
 
 
 def _record(
