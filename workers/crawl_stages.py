@@ -257,6 +257,7 @@ class _Session:
         self.dry = False  # the last claim came back short: ask again only once a recording may have admitted more
         self.recordings = 0  # recordings accounted for so far
         self.claim_epoch = 0  # ``recordings`` when the claim in flight was asked for
+        self.stale = False  # the short claim overlapped a recording: its answer may be out of date
         self.counted = 0
         self.freed = 0  # bytes of bodies dropped since memory was last handed back
 
@@ -303,9 +304,11 @@ class _Session:
                 if self.claim is not None and self.claim.done():
                     more = self.claim.result()
                     self.claim = None
-                    # Short, and no recording ended while it ran (one that did may have admitted pages after
-                    # the claim read the frontier): nothing more until the next recording.
-                    self.dry = len(more) < self.asked and self.recordings == self.claim_epoch
+                    # Short: nothing more until the next recording, or, if a recording ended while it ran
+                    # (it may have admitted pages after the claim read the frontier), once more before
+                    # the session ends (asking again at once costs the recording time: +0.03 s a crawl).
+                    self.dry = len(more) < self.asked
+                    self.stale = self.dry and self.recordings != self.claim_epoch
                     self._start(more)
                 if time.monotonic() >= self.deadline and self.pending:
                     self._fail_late()
@@ -316,7 +319,10 @@ class _Session:
                     self.recording, self.ready = self.ready, []
                     self.record = self._in_thread(_record, self.rt, self.job_id, self.job, self.recording, self.parser)
                 if not (self.pending or self.ready or self.record or self.claim):
-                    return self.counted, False
+                    if not self.stale:
+                        return self.counted, False
+                    self.dry = self.stale = False
+                    continue
                 await self._wait()
         finally:
             for task in self.pending:
@@ -367,7 +373,7 @@ class _Session:
         self.recording = []
         self.counted += added
         self.recordings += 1
-        self.dry = False  # this recording may have admitted the pages to go on with
+        self.dry = self.stale = False  # this recording may have admitted the pages to go on with
         if self.freed >= TRIM_AFTER_BYTES:  # big pages: give their memory back to the system now
             self.freed = 0
             await asyncio.to_thread(trim_memory)
