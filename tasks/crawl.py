@@ -14,7 +14,8 @@ from tasks.flow import RETRY, advance, guarded, send
 from tasks.holding import hold_more
 from tasks.runtime import runtime
 from workers import crawl_stages
-from workers.crawl_stages import PageEntry, PageParser, crawl_parser
+from workers.crawl_session import PageEntry
+from workers.crawl_stages import PageParser, crawl_parser
 
 
 def _entries(raw: list[list[Any]], waited: float) -> list[PageEntry]:

@@ -1,4 +1,4 @@
-"""A crawl batch's session (``workers.crawl_stages._Session``): how claims, fetches and recordings overlap.
+"""A crawl batch's session (``workers.crawl_session.Session``): how claims, fetches and recordings overlap.
 
 The session's collaborators are replaced here by in-process fakes (a fetch that
 answers after a few ms, a recording that takes a while on its thread, a frontier
@@ -12,15 +12,15 @@ import asyncio
 import itertools
 import threading
 import time
-from types import SimpleNamespace
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 
 from pipeline.core.errors import FetchError
 from pipeline.core.fetch import Fetched
-from workers import crawl_stages
-from workers.crawl_stages import FetchOutcome, PageEntry
+from workers import crawl_session
+from workers.crawl_session import FetchOutcome, PageEntry, Session
 
 TARGET = 16
 
@@ -30,6 +30,7 @@ class Holds:
 
     def __init__(self) -> None:
         self.live: set[_Hold] = set()
+        self.released = threading.Event()  # set by every release: what a recording's end looks like
 
     def hold(self) -> _Hold:
         return _Hold(self)
@@ -42,6 +43,7 @@ class _Hold:
 
     def release(self) -> None:
         self.holds.live.discard(self)
+        self.holds.released.set()
 
 
 class Frontier:
@@ -54,6 +56,7 @@ class Frontier:
         self.claims: list[tuple[float, int, int]] = []  # (when, asked, unrecorded before the claim)
         self.recordings: list[tuple[float, float]] = []  # (start, end)
         self.recorded: list[str] = []
+        self.holds = Holds()
 
     def entries(self, n: int) -> list[PageEntry]:
         with self.lock:
@@ -66,7 +69,7 @@ class Frontier:
             self.claims.append((time.monotonic(), wanted, self.next - len(self.recorded)))
         return self.entries(wanted)
 
-    def record(self, rt: Any, job_id: str, job: Any, outcomes: list[FetchOutcome], parser: Any) -> tuple[int, bool]:
+    def record(self, outcomes: list[FetchOutcome]) -> tuple[int, bool]:
         started = time.monotonic()
         time.sleep(self.record_s)  # a pool round trip and a Lua call
         with self.lock:
@@ -74,30 +77,45 @@ class Frontier:
             self.recordings.append((started, time.monotonic()))
         return len(outcomes), False
 
-    async def fetch(self, rt: Any, entry: PageEntry, *args: Any) -> FetchOutcome:
+    async def fetch(self, entry: PageEntry, hold: Any) -> FetchOutcome:
         seconds = self.fetch_s * (1 + int(entry.id) % 10)  # pages answer at different speeds, as sites do
         await asyncio.sleep(seconds)
         return entry, Fetched(b"<html></html>", "text/html", entry.url, 1, seconds), seconds
 
 
+@pytest.fixture(autouse=True)
+def long_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(crawl_session, "SESSION_S", 60.0)  # a slow machine must not end the claims early
+
+
 @pytest.fixture
-def frontier(monkeypatch: pytest.MonkeyPatch) -> Frontier:
-    site = Frontier(total=160)
-    monkeypatch.setattr(crawl_stages, "_fetch_one", site.fetch)
-    monkeypatch.setattr(crawl_stages, "_record", site.record)
-    monkeypatch.setattr(crawl_stages, "SESSION_S", 60.0)  # a slow machine must not end the claims early
-    return site
+def frontier() -> Frontier:
+    return Frontier(total=160)
 
 
-def _session(site: Frontier, deadline_s: float = 30.0, holds: Holds | None = None, first: int = TARGET) -> Any:
-    rt = SimpleNamespace(settings=SimpleNamespace(task_deadline_s=deadline_s), bodies=holds or Holds())
-    job = SimpleNamespace(guard=SimpleNamespace(limits=SimpleNamespace(concurrency=TARGET)))
-    return crawl_stages._session(rt, "job", job, None, None, site.entries(first), site.refill)  # type: ignore[arg-type]
+Fetch = Callable[[PageEntry, Any], Coroutine[Any, Any, FetchOutcome]]
+Record = Callable[[list[FetchOutcome]], tuple[int, bool]]
 
 
-def _run(site: Frontier, deadline_s: float = 30.0, holds: Holds | None = None, first: int = TARGET) -> tuple[int, bool]:
-    result: tuple[int, bool] = asyncio.run(_session(site, deadline_s, holds, first))
-    return result
+async def _session(
+    site: Frontier,
+    deadline_s: float = 30.0,
+    first: int = TARGET,
+    fetch: Fetch | None = None,
+    record: Record | None = None,
+) -> tuple[int, bool]:
+    session = Session(fetch or site.fetch, record or site.record, site.holds.hold, site.refill, TARGET, deadline_s)  # type: ignore[arg-type]
+    return await session.run(site.entries(first))
+
+
+def _run(
+    site: Frontier,
+    deadline_s: float = 30.0,
+    first: int = TARGET,
+    fetch: Fetch | None = None,
+    record: Record | None = None,
+) -> tuple[int, bool]:
+    return asyncio.run(_session(site, deadline_s, first, fetch, record))
 
 
 def test_pages_are_claimed_while_a_group_is_being_recorded(frontier: Frontier) -> None:
@@ -124,63 +142,51 @@ def test_recordings_never_overlap(frontier: Frontier) -> None:
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
 
 
-def test_fetches_still_running_at_the_deadline_fail_as_deadline(
-    frontier: Frontier, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _hang(entry: PageEntry, hold: Any) -> FetchOutcome:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+def test_fetches_still_running_at_the_deadline_fail_as_deadline(frontier: Frontier) -> None:
     outcomes: list[FetchOutcome] = []
 
-    async def hang(rt: Any, entry: PageEntry, *args: Any) -> FetchOutcome:
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-    def record(rt: Any, job_id: str, job: Any, group: list[FetchOutcome], parser: Any) -> tuple[int, bool]:
+    def record(group: list[FetchOutcome]) -> tuple[int, bool]:
         outcomes.extend(group)
         return len(group), False
 
-    monkeypatch.setattr(crawl_stages, "_fetch_one", hang)
-    monkeypatch.setattr(crawl_stages, "_record", record)
     started = time.monotonic()
-    counted, _ = _run(frontier, deadline_s=0.3)
+    counted, _ = _run(frontier, deadline_s=0.3, fetch=_hang, record=record)
     assert time.monotonic() - started < 5
     assert counted == len(outcomes) == frontier.next
     assert {o.reason for _, o, _ in outcomes if isinstance(o, FetchError)} == {"deadline"}
     assert all(isinstance(o, FetchError) for _, o, _ in outcomes)
 
 
-def test_a_failed_recording_ends_the_session_with_its_error(
-    frontier: Frontier, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(*args: Any) -> tuple[int, bool]:
+def test_a_failed_recording_ends_the_session_with_its_error(frontier: Frontier) -> None:
+    def broken(group: list[FetchOutcome]) -> tuple[int, bool]:
         raise ConnectionError("redis went away")
 
-    monkeypatch.setattr(crawl_stages, "_record", broken)
     with pytest.raises(ConnectionError, match="redis went away"):
-        _run(frontier)
+        _run(frontier, record=broken)
 
 
-def test_no_page_is_claimed_past_the_deadline(frontier: Frontier, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def hang(rt: Any, entry: PageEntry, *args: Any) -> FetchOutcome:
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-    monkeypatch.setattr(crawl_stages, "_fetch_one", hang)
-    monkeypatch.setattr(crawl_stages, "_record", lambda rt, job_id, job, group, parser: (len(group), False))
-    _run(frontier, deadline_s=0.3)
+def test_no_page_is_claimed_past_the_deadline(frontier: Frontier) -> None:
+    _run(frontier, deadline_s=0.3, fetch=_hang, record=lambda group: (len(group), False))
     assert frontier.next == TARGET  # the first batch only: a page claimed past the deadline would fail unfetched
 
 
 def test_every_hold_on_the_body_budget_is_released(frontier: Frontier) -> None:
-    holds = Holds()
-    _run(frontier, holds=holds)
+    holds = frontier.holds
+    _run(frontier)
     assert not holds.live
 
 
 def test_holds_are_released_even_if_cancelled_again_while_a_recording_finishes(frontier: Frontier) -> None:
     frontier.record_s = 0.2
-    holds = Holds()
+    holds = frontier.holds
 
     async def cancel_twice() -> None:
-        task = asyncio.create_task(_session(frontier, holds=holds))
+        task = asyncio.create_task(_session(frontier))
         while not holds.live or not frontier.claims:
             await asyncio.sleep(0.005)
         await asyncio.sleep(0.05)  # the first group is in its recording thread
@@ -200,7 +206,6 @@ class AdmittingFrontier(Frontier):
 
     def __init__(self) -> None:
         super().__init__(total=1)
-        self.recorded_once = threading.Event()
 
     def refill(self, wanted: int) -> list[PageEntry]:
         with self.lock:
@@ -208,22 +213,18 @@ class AdmittingFrontier(Frontier):
             empty = self.next >= self.total
         if not empty:
             return self.entries(wanted)
-        self.recorded_once.wait(5.0)
-        time.sleep(0.01)  # returns after the recording has been accounted for
+        self.holds.released.wait(5.0)  # returns once the session has accounted for the recording
         return []
 
-    def record(self, rt: Any, job_id: str, job: Any, outcomes: list[FetchOutcome], parser: Any) -> tuple[int, bool]:
-        result = super().record(rt, job_id, job, outcomes, parser)
+    def record(self, outcomes: list[FetchOutcome]) -> tuple[int, bool]:
+        result = super().record(outcomes)
         with self.lock:
             self.total = 6
-        self.recorded_once.set()
         return result
 
 
-def test_a_short_claim_that_overlapped_an_admitting_recording_is_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_short_claim_that_overlapped_an_admitting_recording_is_asked_again() -> None:
     site = AdmittingFrontier()
-    monkeypatch.setattr(crawl_stages, "_fetch_one", site.fetch)
-    monkeypatch.setattr(crawl_stages, "_record", site.record)
     _run(site, first=1)
     assert sorted(site.recorded, key=int) == [str(i) for i in range(6)]
 
